@@ -1,0 +1,71 @@
+//! DISCONNECT (§3.14): empty before 5.0; in 5.0 a reason code and properties
+//! that may be omitted when they are Normal disconnection and empty.
+
+use bytes::{BufMut, BytesMut};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::properties::DisconnectProperties;
+use crate::read::Reader;
+use crate::reason::{ReasonCode, DISCONNECT_CODES};
+use crate::types::ProtocolVersion;
+
+/// The DISCONNECT packet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Disconnect {
+    /// Why the connection ends (5.0).
+    pub reason_code: ReasonCode,
+    /// Properties (5.0).
+    pub properties: DisconnectProperties,
+}
+
+impl Disconnect {
+    /// A DISCONNECT with this reason and no properties.
+    pub fn new(reason_code: ReasonCode) -> Disconnect {
+        Disconnect {
+            reason_code,
+            properties: DisconnectProperties::default(),
+        }
+    }
+
+    pub(crate) fn decode(
+        mut r: Reader,
+        version: ProtocolVersion,
+    ) -> Result<Disconnect, DecodeError> {
+        let mut d = Disconnect::default();
+        if version.is_v5() && !r.is_empty() {
+            d.reason_code = super::read_reason(&mut r, DISCONNECT_CODES, "DISCONNECT")?;
+            if !r.is_empty() {
+                d.properties = DisconnectProperties::decode(&mut r)?;
+            }
+        }
+        r.finish()?;
+        Ok(d)
+    }
+
+    pub(crate) fn body_len(&self, version: ProtocolVersion) -> usize {
+        if !version.is_v5() {
+            0
+        } else if !self.properties.is_empty() {
+            1 + self.properties.wire_len()
+        } else if self.reason_code != ReasonCode::NORMAL_DISCONNECTION {
+            1
+        } else {
+            0
+        }
+    }
+
+    pub(crate) fn encode_body(
+        &self,
+        version: ProtocolVersion,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let len = self.body_len(version);
+        if len >= 1 {
+            out.put_u8(self.reason_code.0);
+        }
+        if len > 1 {
+            self.properties.encode(out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! PUBLISH (§3.3): flags from the fixed header, topic name, packet
+//! identifier, properties and payload. The encoder can write the head alone
+//! so a large payload can be sent from its own buffer without a copy.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::properties::PublishProperties;
+use crate::read::Reader;
+use crate::topic::TopicName;
+use crate::types::{ProtocolVersion, QoS, QosPid};
+use crate::varint::{varint_len, write_varint, MAX_VARINT};
+use crate::write::{field_len, put_string};
+
+/// The PUBLISH packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// DUP: this may be a re-delivery (never set with QoS 0) [MQTT-3.3.1-2].
+    pub dup: bool,
+    /// QoS with the packet identifier it requires.
+    pub qos_pid: QosPid,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Topic name; empty only when a v5 Topic Alias names the topic.
+    pub topic: TopicName,
+    /// Properties (5.0).
+    pub properties: PublishProperties,
+    /// Application message.
+    pub payload: Bytes,
+}
+
+impl Publish {
+    /// The first byte of the fixed header for this PUBLISH.
+    pub fn first_byte(&self) -> u8 {
+        let mut b = 0x30 | (self.qos_pid.qos().as_u8() << 1);
+        if self.dup {
+            b |= 0x08;
+        }
+        if self.retain {
+            b |= 0x01;
+        }
+        b
+    }
+
+    pub(crate) fn decode(
+        flags: u8,
+        mut r: Reader,
+        version: ProtocolVersion,
+    ) -> Result<Publish, DecodeError> {
+        let dup = flags & 0x08 != 0;
+        let retain = flags & 0x01 != 0;
+        // [MQTT-3.3.1-4] QoS 3 is malformed.
+        let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(DecodeError::InvalidQoS)?;
+        // [MQTT-3.3.1-2] DUP must be 0 for QoS 0.
+        if dup && qos == QoS::AtMostOnce {
+            return Err(DecodeError::DupOnQos0);
+        }
+        let topic = r.string("topic name")?;
+        let qos_pid = match qos {
+            QoS::AtMostOnce => QosPid::AtMostOnce,
+            _ => QosPid::new(qos, super::read_packet_id(&mut r, "PUBLISH")?),
+        };
+        let properties = if version.is_v5() {
+            PublishProperties::decode(&mut r)?
+        } else {
+            PublishProperties::default()
+        };
+        let topic = if topic.is_empty() && properties.topic_alias.is_some() {
+            TopicName::empty_for_alias()
+        } else if topic.is_empty() && version.is_v5() {
+            // §3.3.2.1: a zero-length topic needs a Topic Alias.
+            return Err(DecodeError::EmptyTopicWithoutAlias);
+        } else {
+            // [MQTT-3.3.2-2] no wildcards in a topic name.
+            TopicName::new(&topic).map_err(DecodeError::InvalidTopicName)?
+        };
+        Ok(Publish {
+            dup,
+            qos_pid,
+            retain,
+            topic,
+            properties,
+            payload: r.rest(),
+        })
+    }
+
+    /// Remaining length of this PUBLISH for `version`.
+    pub fn body_len(&self, version: ProtocolVersion) -> usize {
+        self.head_body_len(version) + self.payload.len()
+    }
+
+    fn head_body_len(&self, version: ProtocolVersion) -> usize {
+        let mut n = field_len(self.topic.as_str().as_bytes());
+        if self.qos_pid.packet_id().is_some() {
+            n += 2;
+        }
+        if version.is_v5() {
+            n += self.properties.wire_len();
+        }
+        n
+    }
+
+    /// Write the fixed header, topic, packet identifier and properties, but
+    /// not the payload: the caller appends `self.payload` (or sends it from
+    /// its own buffer). Returns the size of the whole packet.
+    ///
+    /// # Errors
+    /// The packet would exceed the largest remaining length, or a string is
+    /// too long.
+    pub fn encode_head(
+        &self,
+        version: ProtocolVersion,
+        out: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
+        let body = self.body_len(version);
+        let body32 = u32::try_from(body)
+            .ok()
+            .filter(|&b| b <= MAX_VARINT)
+            .ok_or(EncodeError::TooLarge(body))?;
+        out.reserve(1 + varint_len(body) + self.head_body_len(version));
+        out.put_u8(self.first_byte());
+        write_varint(out, body32);
+        put_string(out, self.topic.as_str(), "topic name")?;
+        if let Some(pid) = self.qos_pid.packet_id() {
+            out.put_u16(pid.get());
+        }
+        if version.is_v5() {
+            self.properties.encode(out)?;
+        }
+        Ok(1 + varint_len(body) + body)
+    }
+}
