@@ -1,1 +1,30 @@
-//! placeholder
+//! Komar's broker logic, synchronous and free of IO: who receives what, and
+//! when. It owns the subscription trie, sessions and their expiry, the
+//! retained store, wills, shared-subscription choice, the outgoing queue
+//! policy, the per-connection protocol state machine ([`Connection`]) and
+//! the counters behind `$SYS`.
+//!
+//! It never touches a socket, a file, a timer or a runtime: the server
+//! crate feeds it packets and the current time, and writes out the bytes it
+//! produces. Nothing here awaits, so no lock is ever held across an
+//! `.await`.
+
+pub mod auth;
+pub mod broker;
+pub mod config;
+mod connect;
+pub mod connection;
+pub mod message;
+pub mod outbuf;
+pub mod retained;
+pub mod session;
+pub mod stats;
+pub mod trie;
+
+pub use auth::{AllowAll, Authorizer, ClientIdentity};
+pub use broker::{Broker, RouteOutcome};
+pub use config::{BrokerConfig, ListenerSettings};
+pub use connect::{ConnectOutcome, ConnectRequest};
+pub use connection::{poll_room, CloseReason, Closed, Connection, OUTPUT_HIGH_WATER};
+pub use message::{Delivery, Message, Origin};
+pub use outbuf::OutBuf;

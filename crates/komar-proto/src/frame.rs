@@ -139,12 +139,23 @@ pub fn parse_frame_header(
 /// version comes from the packet itself and `version` is ignored.
 ///
 /// # Errors
-/// Any rule of the specification the bytes break.
+/// Any rule of the specification the bytes break; `Truncated` /
+/// `TrailingBytes` if `body` is not exactly `header.remaining_len` bytes.
 pub fn decode_packet(
     header: &FrameHeader,
     body: Bytes,
     version: ProtocolVersion,
 ) -> Result<Packet, DecodeError> {
+    // A body cut short (or run on) must not decode as another, shorter or
+    // longer, valid packet (e.g. a PUBLISH with part of its payload).
+    if body.len() < header.remaining_len {
+        return Err(DecodeError::Truncated("packet body"));
+    }
+    if body.len() > header.remaining_len {
+        return Err(DecodeError::TrailingBytes(
+            body.len() - header.remaining_len,
+        ));
+    }
     let r = Reader::new(body);
     let empty = |r: Reader, p: Packet| r.finish().map(|()| p);
     Ok(match header.packet_type {
@@ -365,6 +376,22 @@ mod tests {
         assert_eq!(
             decode_all(&reserved, ProtocolVersion::V5),
             Err(DecodeError::ConnectReservedFlag)
+        );
+    }
+
+    #[test]
+    fn body_must_be_exactly_the_announced_length() {
+        let buf = [0x30, 5, 0, 1, b'a', b'h', b'i'];
+        let h = parse_frame_header(&buf, usize::MAX).unwrap().unwrap();
+        let short = Bytes::copy_from_slice(&buf[2..6]);
+        assert_eq!(
+            decode_packet(&h, short, ProtocolVersion::V311),
+            Err(DecodeError::Truncated("packet body"))
+        );
+        let long = Bytes::copy_from_slice(&[0, 1, b'a', b'h', b'i', b'!']);
+        assert_eq!(
+            decode_packet(&h, long, ProtocolVersion::V311),
+            Err(DecodeError::TrailingBytes(1))
         );
     }
 

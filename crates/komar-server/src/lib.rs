@@ -1,1 +1,168 @@
-//! placeholder
+//! Komar's server: everything that touches the operating system. Listeners
+//! (TCP and Unix sockets; TLS and WebSockets come with the transports
+//! issue), one task per connection on a multi-threaded tokio runtime so
+//! routing uses every core, the broker's clock, the `$SYS` tree and
+//! graceful shutdown.
+//!
+//! Protocol rules are not decided here: the driver feeds bytes and time to
+//! `komar_core::Connection` and writes out what it produces.
+//!
+//! # Embedding
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! let server = komar_server::Server::bind(komar_server::ServerConfig::local_only(1883)).await?;
+//! let stop = server.shutdown_handle();
+//! tokio::spawn(async move { tokio::signal::ctrl_c().await.ok(); stop.cancel(); });
+//! server.run().await;
+//! # Ok(()) }
+//! ```
+
+mod driver;
+pub mod io;
+mod listener;
+mod sys;
+mod ticker;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use komar_core::{Broker, BrokerConfig, ListenerSettings};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use listener::{ListenAddr, ListenerConfig};
+
+/// How long shutdown waits for connections to flush before giving up.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Broker limits and behaviour.
+    pub broker: BrokerConfig,
+    /// Listeners, in configuration order.
+    pub listeners: Vec<ListenerConfig>,
+    /// How long a new connection may take to send its CONNECT.
+    pub connect_timeout: Duration,
+    /// `$SYS` update interval (`sys_interval`; `None` = no `$SYS` tree).
+    pub sys_interval: Option<Duration>,
+    /// Set TCP_NODELAY on client sockets (`set_tcp_nodelay`).
+    pub tcp_nodelay: bool,
+    /// Broker-wide connection limit (`global_max_connections`).
+    pub max_connections: Option<usize>,
+    /// Log connects and disconnects (`connection_messages`, default true).
+    pub connection_messages: bool,
+}
+
+impl ServerConfig {
+    /// Mosquitto's "local only" mode: anonymous clients on loopback `port`
+    /// (IPv4 and IPv6), default limits.
+    pub fn local_only(port: u16) -> ServerConfig {
+        let listener = |ip: IpAddr| ListenerConfig {
+            addr: ListenAddr::Tcp(SocketAddr::new(ip, port)),
+            settings: ListenerSettings::default(),
+            allow_anonymous: true,
+            max_connections: None,
+        };
+        ServerConfig {
+            broker: BrokerConfig::default(),
+            listeners: vec![
+                listener(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                listener(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            ],
+            connect_timeout: Duration::from_secs(10),
+            sys_interval: Some(Duration::from_secs(10)),
+            tcp_nodelay: true,
+            max_connections: None,
+            connection_messages: true,
+        }
+    }
+}
+
+/// State every task of the server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub broker: Arc<Broker>,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+    pub connect_timeout: Duration,
+    pub tcp_nodelay: bool,
+    pub connection_messages: bool,
+    pub max_connections: Option<usize>,
+    pub connections: AtomicUsize,
+}
+
+/// A server with its listeners bound, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    bound: Vec<(listener::Bound, Arc<listener::ListenerCtx>)>,
+    sys_interval: Option<Duration>,
+}
+
+impl Server {
+    /// Bind every listener of `config`.
+    ///
+    /// # Errors
+    /// A listener could not be bound (the error names its address).
+    pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
+        let mut bound = Vec::new();
+        for (i, l) in config.listeners.iter().enumerate() {
+            let b = listener::bind(i, l).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {:?}: {e}", l.addr))
+            })?;
+            bound.push(b);
+        }
+        let shared = Arc::new(Shared {
+            broker: Broker::new(config.broker),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            connect_timeout: config.connect_timeout,
+            tcp_nodelay: config.tcp_nodelay,
+            connection_messages: config.connection_messages,
+            max_connections: config.max_connections,
+            connections: AtomicUsize::new(0),
+        });
+        Ok(Server {
+            shared,
+            bound,
+            sys_interval: config.sys_interval,
+        })
+    }
+
+    /// The TCP addresses actually bound (useful with port 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.bound.iter().filter_map(|(b, _)| b.local_addr()).collect()
+    }
+
+    /// The broker, for embedding applications.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.shared.broker
+    }
+
+    /// Cancelling this token shuts the server down gracefully.
+    pub fn shutdown_handle(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
+    }
+
+    /// Serve until the shutdown handle is cancelled, then stop accepting,
+    /// send DISCONNECT (0x8B) to v5 clients, flush every connection within a
+    /// grace period and return.
+    pub async fn run(self) {
+        let shared = self.shared;
+        for (bound, ctx) in self.bound {
+            shared.tasks.spawn(listener::accept_loop(bound, ctx, shared.clone()));
+        }
+        shared.tasks.spawn(ticker::run(shared.clone()));
+        if let Some(interval) = self.sys_interval.filter(|d| !d.is_zero()) {
+            shared.tasks.spawn(sys::run(shared.clone(), interval));
+        }
+        shared.shutdown.cancelled().await;
+        shared.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, shared.tasks.wait()).await.is_err() {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}

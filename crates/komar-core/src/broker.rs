@@ -1,0 +1,508 @@
+//! The broker: the session table, the subscription trie, the retained store
+//! and the timers, and the routing of one message to every matching
+//! session. Routing runs synchronously in the publisher's task: trie lookup,
+//! then a push into each recipient's queue — no central router thread.
+//!
+//! # Locking
+//! Lock order (never taken the other way round, never two of a kind):
+//! `subs` (trie) → session; session-table shard → session. The retained
+//! store and the timer heap are taken alone. No lock is held across an
+//! `.await` (there are none in this crate).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasher;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use foldhash::fast::RandomState;
+use komar_proto::{QoS, SubscriptionOptions, TopicFilter};
+use parking_lot::{Mutex, RwLock};
+
+use crate::auth::{AllowAll, Authorizer, ClientIdentity};
+use crate::config::BrokerConfig;
+use crate::message::{Delivery, Message, SubIds};
+use crate::retained::RetainedStore;
+use crate::session::queue::{Pushed, QueueLimits};
+use crate::session::{Session, NEVER_EXPIRES};
+use crate::stats::Stats;
+use crate::trie::{Match, SubscriptionTrie};
+
+const SHARDS: usize = 16;
+
+/// A subscription as the trie holds it: who, with which options.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// The subscribing session.
+    pub session: Arc<Session>,
+    /// Options as granted.
+    pub options: SubscriptionOptions,
+    /// v5 Subscription Identifier.
+    pub id: Option<NonZeroU32>,
+    /// Identity for per-message read checks.
+    pub identity: Arc<ClientIdentity>,
+}
+
+/// What routing one message did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RouteOutcome {
+    /// Sessions the message was given to (queued or skipped as offline
+    /// QoS 0), i.e. matching subscriptions after de-duplication.
+    pub matched: usize,
+    /// Deliveries dropped by a queue limit.
+    pub dropped: usize,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Will,
+    Expiry,
+}
+
+#[derive(Debug)]
+struct Timer {
+    at: Instant,
+    kind: TimerKind,
+    epoch: u64,
+    session: Arc<Session>,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, o: &Self) -> bool {
+        self.at == o.at && self.session.id() == o.session.id() && self.kind == o.kind
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.session.id(), &self.kind).cmp(&(o.at, o.session.id(), &o.kind))
+    }
+}
+
+type Shard = Mutex<HashMap<Arc<str>, Arc<Session>, RandomState>>;
+
+/// Shared broker state.
+#[derive(Debug)]
+pub struct Broker {
+    pub(crate) config: BrokerConfig,
+    shards: Box<[Shard]>,
+    shard_hasher: RandomState,
+    pub(crate) subs: RwLock<SubscriptionTrie<Subscriber>>,
+    pub(crate) retained: RwLock<RetainedStore>,
+    timers: Mutex<BinaryHeap<Reverse<Timer>>>,
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    stats: Stats,
+    next_session_id: AtomicU64,
+    next_generation: AtomicU64,
+    /// Random per process, so assigned client ids differ across restarts.
+    id_seed: u64,
+}
+
+impl Broker {
+    /// A broker with `config` that allows every topic.
+    pub fn new(config: BrokerConfig) -> Arc<Broker> {
+        Broker::with_authorizer(config, Arc::new(AllowAll))
+    }
+
+    /// A broker with `config` whose topic access `authorizer` decides.
+    pub fn with_authorizer(config: BrokerConfig, authorizer: Arc<dyn Authorizer>) -> Arc<Broker> {
+        let shard_hasher = RandomState::default();
+        let id_seed = shard_hasher.hash_one(std::process::id());
+        Arc::new(Broker {
+            config,
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            shard_hasher,
+            subs: RwLock::new(SubscriptionTrie::new()),
+            retained: RwLock::new(RetainedStore::new()),
+            timers: Mutex::new(BinaryHeap::new()),
+            authorizer,
+            stats: Stats::default(),
+            next_session_id: AtomicU64::new(1),
+            next_generation: AtomicU64::new(1),
+            id_seed,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// Broker-wide counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Number of subscriptions (all sessions).
+    pub fn subscription_count(&self) -> usize {
+        self.subs.read().len()
+    }
+
+    /// Number of shared subscriptions.
+    pub fn shared_subscription_count(&self) -> usize {
+        self.subs.read().shared_len()
+    }
+
+    /// Number of retained messages and the bytes they hold.
+    pub fn retained_count(&self) -> (usize, usize) {
+        let r = self.retained.read();
+        (r.len(), r.bytes())
+    }
+
+    /// Number of sessions (connected and not).
+    pub fn session_count(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    pub(crate) fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            max_messages: self.config.max_queued_messages,
+            max_bytes: self.config.max_queued_bytes,
+            queue_qos0_offline: self.config.queue_qos0_messages,
+            stall_timeout: self.config.stall_timeout,
+        }
+    }
+
+    pub(crate) fn shard(&self, client_id: &str) -> &Shard {
+        let i = (self.shard_hasher.hash_one(client_id) as usize) % SHARDS;
+        // `SHARDS` entries exist; the modulo keeps `i` in range.
+        &self.shards[i]
+    }
+
+    pub(crate) fn new_session_id(&self) -> u64 {
+        self.next_session_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn new_generation(&self) -> u64 {
+        self.next_generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A client identifier for a client that sent none: the configured
+    /// prefix and a random UUID-shaped string, as Mosquitto assigns
+    /// (`auto-XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX`).
+    pub(crate) fn assign_client_id(&self) -> String {
+        let n = self.next_session_id.fetch_add(1, Ordering::Relaxed);
+        let a = self.shard_hasher.hash_one((self.id_seed, n, 1u8));
+        let b = self.shard_hasher.hash_one((self.id_seed, n, 2u8));
+        format!(
+            "{}{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",
+            self.config.auto_id_prefix,
+            a >> 32,
+            (a >> 16) & 0xFFFF,
+            a & 0xFFFF,
+            b >> 48,
+            b & 0xFFFF_FFFF_FFFF
+        )
+    }
+
+    /// Route `msg` to every matching subscription and, if it is retained,
+    /// store it. Sessions whose queue is over its limit are added to
+    /// `congested`: the publisher should wait for room in each before it
+    /// reads more (see `session::queue`).
+    pub fn publish(
+        &self,
+        msg: Arc<Message>,
+        now: Instant,
+        congested: &mut Vec<Arc<Session>>,
+    ) -> RouteOutcome {
+        if msg.retain {
+            self.retained.write().set(msg.clone());
+        }
+        self.route(&msg, now, congested)
+    }
+
+    fn route(
+        &self,
+        msg: &Arc<Message>,
+        now: Instant,
+        congested: &mut Vec<Arc<Session>>,
+    ) -> RouteOutcome {
+        let trie = self.subs.read();
+        let origin = msg.origin.session;
+        let check_read = self.authorizer.restricts();
+        let topic = msg.topic.as_str();
+        let mut direct: Vec<(&Subscriber, u64)> = Vec::new();
+        let mut shared: Vec<&Subscriber> = Vec::new();
+        trie.for_each_match(topic, &mut |m| match m {
+            Match::Direct(key, sub) => {
+                // [MQTT-3.8.3-3] no-local: not to the publisher itself.
+                if sub.options.no_local && Some(key) == origin {
+                    return;
+                }
+                if check_read && !self.authorizer.can_receive(&sub.identity, topic) {
+                    return;
+                }
+                direct.push((sub, key));
+            }
+            Match::Shared(group) => {
+                // One member per group; prefer a connected member, starting
+                // from the round-robin cursor.
+                let members = group.members();
+                let start = group.next_index();
+                let n = members.len();
+                let pick = (0..n)
+                    .filter_map(|i| members.get((start + i) % n))
+                    .find(|(_, s)| s.session.is_online())
+                    .or_else(|| members.get(start % n.max(1)));
+                if let Some((_, sub)) = pick {
+                    shared.push(sub);
+                }
+            }
+        });
+        let mut outcome = RouteOutcome::default();
+        if direct.len() > 1 {
+            direct.sort_unstable_by_key(|(_, k)| *k);
+        }
+        // Overlapping subscriptions of one session give one copy at the
+        // highest QoS, carrying every subscription identifier [MQTT-3.3.4-2]
+        // [MQTT-3.3.4-3].
+        let mut i = 0;
+        while let Some(&(first, key)) = direct.get(i) {
+            let mut qos = first.options.qos;
+            let mut rap = first.options.retain_as_published;
+            let mut ids = SubIds::None;
+            if let Some(id) = first.id {
+                ids.push(id);
+            }
+            let mut j = i + 1;
+            while let Some(&(other, k)) = direct.get(j) {
+                if k != key {
+                    break;
+                }
+                qos = qos.max(other.options.qos);
+                rap |= other.options.retain_as_published;
+                if let Some(id) = other.id {
+                    ids.push(id);
+                }
+                j += 1;
+            }
+            self.deliver(
+                msg,
+                &first.session,
+                qos,
+                rap,
+                ids,
+                now,
+                congested,
+                &mut outcome,
+            );
+            i = j;
+        }
+        for sub in shared {
+            let ids = sub.id.map_or(SubIds::None, SubIds::One);
+            self.deliver(
+                msg,
+                &sub.session,
+                sub.options.qos,
+                sub.options.retain_as_published,
+                ids,
+                now,
+                congested,
+                &mut outcome,
+            );
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &self,
+        msg: &Arc<Message>,
+        session: &Arc<Session>,
+        granted: QoS,
+        retain_as_published: bool,
+        sub_ids: SubIds,
+        now: Instant,
+        congested: &mut Vec<Arc<Session>>,
+        outcome: &mut RouteOutcome,
+    ) {
+        let qos = if self.config.upgrade_outgoing_qos {
+            granted
+        } else {
+            // [MQTT-3.8.4-8] delivered at min(published, granted).
+            msg.qos.min(granted)
+        };
+        let d = Delivery {
+            msg: msg.clone(),
+            qos,
+            // [MQTT-3.3.1-12] retain flag cleared unless retain-as-published.
+            retain: retain_as_published && msg.retain,
+            sub_ids,
+        };
+        outcome.matched += 1;
+        match session.push(d, now) {
+            Pushed::Congested => {
+                if !congested.iter().any(|s| Arc::ptr_eq(s, session)) {
+                    congested.push(session.clone());
+                }
+            }
+            Pushed::Dropped => {
+                outcome.dropped += 1;
+                self.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(client_id = %session.client_id(), "outgoing queue full: message dropped");
+            }
+            Pushed::Queued | Pushed::Skipped => {}
+        }
+    }
+
+    /// Add a subscription to the trie; returns whether `session` already had
+    /// this filter.
+    pub(crate) fn trie_insert(&self, filter: &TopicFilter, sub: Subscriber) -> bool {
+        let key = sub.session.id();
+        self.subs.write().insert(filter, key, sub).is_some()
+    }
+
+    /// Remove a subscription from the trie.
+    pub(crate) fn trie_remove(&self, filter: &TopicFilter, session_id: u64) -> bool {
+        self.subs.write().remove(filter, session_id).is_some()
+    }
+
+    /// Remove every subscription of `session` from the trie (its
+    /// subscription list must already have been taken out of it).
+    pub(crate) fn remove_subscriptions(&self, session_id: u64, filters: &[TopicFilter]) {
+        if filters.is_empty() {
+            return;
+        }
+        let mut trie = self.subs.write();
+        for f in filters {
+            trie.remove(f, session_id);
+        }
+    }
+
+    /// Publish a will or other broker-made message.
+    pub(crate) fn publish_will(&self, will: Arc<Message>, now: Instant) {
+        let mut congested = Vec::new();
+        let out = self.publish(will, now, &mut congested);
+        tracing::debug!(matched = out.matched, "will published");
+    }
+
+    pub(crate) fn schedule(&self, at: Instant, will: bool, epoch: u64, session: Arc<Session>) {
+        let kind = if will {
+            TimerKind::Will
+        } else {
+            TimerKind::Expiry
+        };
+        self.timers.lock().push(Reverse(Timer {
+            at,
+            kind,
+            epoch,
+            session,
+        }));
+    }
+
+    /// The earliest pending timer (delayed will or session expiry).
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timers.lock().peek().map(|Reverse(t)| t.at)
+    }
+
+    /// Run what is due at `now`: publish delayed wills, expire sessions, and
+    /// drop expired retained messages. Call about once a second.
+    pub fn tick(&self, now: Instant) {
+        loop {
+            let due = {
+                let mut timers = self.timers.lock();
+                match timers.peek() {
+                    Some(Reverse(t)) if t.at <= now => timers.pop().map(|Reverse(t)| t),
+                    _ => None,
+                }
+            };
+            let Some(t) = due else { break };
+            match t.kind {
+                TimerKind::Will => {
+                    let will = {
+                        let mut s = t.session.lock();
+                        if s.epoch != t.epoch {
+                            None
+                        } else {
+                            s.pending_will.take()
+                        }
+                    };
+                    if let Some(w) = will {
+                        self.publish_will(w, now);
+                    }
+                }
+                TimerKind::Expiry => self.expire_session(&t.session, t.epoch, now),
+            }
+        }
+    }
+
+    /// Drop expired retained messages (MQTT 5 message expiry).
+    pub fn sweep_retained(&self, now: Instant) -> usize {
+        self.retained.write().remove_expired(now)
+    }
+
+    fn expire_session(&self, session: &Arc<Session>, epoch: u64, now: Instant) {
+        let (filters, will) = {
+            let mut table = self.shard(session.client_id()).lock();
+            let mut s = session.lock();
+            if s.epoch != epoch || s.owner.is_some() {
+                return;
+            }
+            if table
+                .get(session.client_id())
+                .is_some_and(|cur| Arc::ptr_eq(cur, session))
+            {
+                table.remove(session.client_id());
+            }
+            s.epoch += 1;
+            s.queue.clear();
+            s.inflight.clear();
+            let filters: Vec<TopicFilter> = s.subscriptions.drain().map(|(f, _)| f).collect();
+            (filters, s.pending_will.take())
+        };
+        self.remove_subscriptions(session.id(), &filters);
+        self.stats.clients_expired.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(client_id = %session.client_id(), "session expired");
+        // [MQTT-3.1.2-8] the will is published when the session ends.
+        if let Some(w) = will {
+            self.publish_will(w, now);
+        }
+    }
+
+    /// End `session` now (clean start of a new connection, or expiry 0 at
+    /// disconnect): forget its state, remove its subscriptions, and publish
+    /// a will still waiting for its delay.
+    pub(crate) fn end_session(&self, session: &Arc<Session>, now: Instant) {
+        let (filters, will) = {
+            let mut s = session.lock();
+            s.epoch += 1;
+            s.queue.clear();
+            s.inflight.clear();
+            s.incoming_qos2.clear();
+            let filters: Vec<TopicFilter> = s.subscriptions.drain().map(|(f, _)| f).collect();
+            (filters, s.pending_will.take())
+        };
+        self.remove_subscriptions(session.id(), &filters);
+        if let Some(w) = will {
+            self.publish_will(w, now);
+        }
+    }
+
+    /// When a disconnected session with `interval` seconds of expiry
+    /// expires, taking `persistent_client_expiration` into account.
+    pub(crate) fn expiry_deadline(&self, interval: u32, now: Instant) -> Option<Instant> {
+        if interval == NEVER_EXPIRES {
+            self.config.persistent_client_expiration.map(|d| now + d)
+        } else {
+            Some(now + Duration::from_secs(u64::from(interval)))
+        }
+    }
+
+    /// Retained messages matching `filter`, unexpired at `now`.
+    pub(crate) fn retained_matching(&self, filter: &str, now: Instant) -> Vec<Arc<Message>> {
+        let mut out = Vec::new();
+        self.retained
+            .read()
+            .for_each_match(filter, now, &mut |m| out.push(m.clone()));
+        out
+    }
+}

@@ -1,0 +1,98 @@
+//! The settings broker logic obeys, with Mosquitto's defaults. The server
+//! builds them from `mosquitto.conf`; the core never reads files.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use komar_proto::QoS;
+
+/// Broker-wide limits and behaviour switches.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Outgoing QoS 1/2 messages in flight per client (`max_inflight_messages`,
+    /// default 20; 0 = no limit beyond the client's Receive Maximum).
+    pub max_inflight_messages: u16,
+    /// Outgoing bytes in flight per client (`max_inflight_bytes`, 0 = none).
+    pub max_inflight_bytes: usize,
+    /// Messages queued per client beyond those in flight
+    /// (`max_queued_messages`, default 1000; 0 = no count limit).
+    pub max_queued_messages: usize,
+    /// Bytes queued per client beyond those in flight (`max_queued_bytes`,
+    /// 0 = no byte limit).
+    pub max_queued_bytes: usize,
+    /// Queue QoS 0 messages for offline persistent sessions
+    /// (`queue_qos0_messages`, default false).
+    pub queue_qos0_messages: bool,
+    /// Largest payload accepted (`message_size_limit`, 0 = none).
+    pub message_size_limit: usize,
+    /// Largest packet accepted (`max_packet_size`, 0 = none).
+    pub max_packet_size: usize,
+    /// Highest keep alive a client may ask for (`max_keepalive`, 65535).
+    pub max_keepalive: u16,
+    /// Whether RETAIN is allowed (`retain_available`, default true).
+    pub retain_available: bool,
+    /// Allow clients to connect with an empty client id
+    /// (`allow_zero_length_clientid`, default true).
+    pub allow_zero_length_clientid: bool,
+    /// Prefix of assigned client ids (`auto_id_prefix`, default `auto-`).
+    pub auto_id_prefix: Arc<str>,
+    /// Expire persistent sessions that never expire by protocol after this
+    /// long offline (`persistent_client_expiration`).
+    pub persistent_client_expiration: Option<Duration>,
+    /// Deliver at the subscription's QoS rather than min(pub, sub)
+    /// (`upgrade_outgoing_qos`, non-standard, default false).
+    pub upgrade_outgoing_qos: bool,
+    /// Only client ids with one of these prefixes may connect
+    /// (`clientid_prefixes`, deprecated; empty = any).
+    pub clientid_prefixes: Vec<String>,
+    /// How long an online client may stay over its queue limit, pushing
+    /// back on publishers, before overflow is dropped instead (Komar's
+    /// back-pressure; see `session::queue`).
+    pub stall_timeout: Duration,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            max_inflight_messages: 20,
+            max_inflight_bytes: 0,
+            max_queued_messages: 1000,
+            max_queued_bytes: 0,
+            queue_qos0_messages: false,
+            message_size_limit: 0,
+            max_packet_size: 0,
+            max_keepalive: 65535,
+            retain_available: true,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: Arc::from("auto-"),
+            persistent_client_expiration: None,
+            upgrade_outgoing_qos: false,
+            clientid_prefixes: Vec::new(),
+            stall_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Settings of the listener a client connected through.
+#[derive(Debug, Clone)]
+pub struct ListenerSettings {
+    /// Highest QoS clients of this listener may use (`max_qos`, default 2).
+    pub max_qos: QoS,
+    /// Topic aliases accepted from clients (`max_topic_alias`, default 10).
+    pub max_topic_alias: u16,
+    /// Prefix added to every topic of this listener's clients (`mount_point`).
+    pub mount_point: Option<Arc<str>>,
+    /// Replace the client id with the user name (`use_username_as_clientid`).
+    pub use_username_as_clientid: bool,
+}
+
+impl Default for ListenerSettings {
+    fn default() -> Self {
+        ListenerSettings {
+            max_qos: QoS::ExactlyOnce,
+            max_topic_alias: 10,
+            mount_point: None,
+            use_username_as_clientid: false,
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Accepting a CONNECT (§3.1.4): client identifier rules, keep alive
+//! limits, finding or creating the session, taking over a connected client,
+//! and the CONNACK that answers. Authentication has already happened; the
+//! server passes the authenticated user name in.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use komar_proto::{ConnAck, ConnAckProperties, Connect, ProtocolVersion, QoS, ReasonCode};
+
+use crate::auth::ClientIdentity;
+use crate::broker::Broker;
+use crate::config::ListenerSettings;
+use crate::connection::{Connection, WillSpec};
+use crate::session::{Session, NEVER_EXPIRES};
+
+/// A CONNECT that passed authentication.
+#[derive(Debug)]
+pub struct ConnectRequest {
+    /// The decoded packet.
+    pub connect: Connect,
+    /// The authenticated user name (from CONNECT, or a certificate).
+    pub username: Option<Arc<str>>,
+    /// Settings of the listener the client came through.
+    pub listener: Arc<ListenerSettings>,
+    /// Index of that listener.
+    pub listener_index: usize,
+}
+
+/// The answer to a CONNECT.
+#[derive(Debug)]
+pub enum ConnectOutcome {
+    /// Accepted: send the CONNACK, then drive the connection.
+    Accepted(Box<Connection>, ConnAck),
+    /// Refused: send the CONNACK and close.
+    Refused(ConnAck),
+}
+
+fn refuse(code: ReasonCode) -> ConnectOutcome {
+    ConnectOutcome::Refused(ConnAck {
+        session_present: false,
+        reason_code: code,
+        properties: ConnAckProperties::default(),
+    })
+}
+
+impl Broker {
+    /// Accept or refuse a CONNECT at `now`.
+    pub fn connect(self: &Arc<Self>, req: ConnectRequest, now: Instant) -> ConnectOutcome {
+        let c = &req.connect;
+        let v = c.protocol;
+        let config = &self.config;
+        let mut props = ConnAckProperties::default();
+
+        let mut client_id = c.client_id.clone();
+        if req.listener.use_username_as_clientid {
+            match &req.username {
+                Some(u) => client_id = u.to_string(),
+                None => return refuse(ReasonCode::NOT_AUTHORIZED),
+            }
+        }
+        if client_id.is_empty() {
+            // [MQTT-3.1.3-8] 3.1.1: an empty id needs a clean session; 3.1
+            // has no empty ids; 5.0 gets an assigned one [MQTT-3.2.2-16].
+            let allowed = config.allow_zero_length_clientid
+                && match v {
+                    ProtocolVersion::V31 => false,
+                    ProtocolVersion::V311 => c.clean_start,
+                    ProtocolVersion::V5 => true,
+                };
+            if !allowed {
+                return refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+            }
+            client_id = self.assign_client_id();
+            if v.is_v5() {
+                props.assigned_client_identifier = Some(client_id.clone());
+            }
+        }
+        if !config.clientid_prefixes.is_empty()
+            && !config
+                .clientid_prefixes
+                .iter()
+                .any(|p| client_id.starts_with(p.as_str()))
+        {
+            return refuse(ReasonCode::NOT_AUTHORIZED);
+        }
+
+        // Keep alive above `max_keepalive` (or 0 when a maximum is set):
+        // 5.0 is told the server's value; 3.x is refused, as Mosquitto does.
+        let mut keep_alive = c.keep_alive;
+        let max_ka = config.max_keepalive;
+        if max_ka != 0 && max_ka != u16::MAX && (keep_alive > max_ka || keep_alive == 0) {
+            if v.is_v5() {
+                keep_alive = max_ka;
+                props.server_keep_alive = Some(max_ka);
+            } else {
+                return refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+            }
+        }
+
+        let expiry = if v.is_v5() {
+            c.properties.session_expiry_interval.unwrap_or(0)
+        } else if c.clean_start {
+            0
+        } else {
+            NEVER_EXPIRES
+        };
+
+        let client_id: Arc<str> = Arc::from(client_id);
+        let gen = self.new_generation();
+        let (session, session_present, ended) =
+            self.attach(&client_id, v, c.clean_start, expiry, gen, now);
+        if let Some(old) = ended {
+            self.end_session(&old, now);
+        }
+
+        // CONNACK properties describing this server's limits (§3.2.2.3).
+        if v.is_v5() {
+            if req.listener.max_qos < QoS::ExactlyOnce {
+                props.maximum_qos = Some(req.listener.max_qos.as_u8());
+            }
+            if !config.retain_available {
+                props.retain_available = Some(0);
+            }
+            if config.max_packet_size > 0 {
+                props.maximum_packet_size = u32::try_from(config.max_packet_size).ok();
+            }
+            if req.listener.max_topic_alias > 0 {
+                props.topic_alias_maximum = Some(req.listener.max_topic_alias);
+            }
+            if config.max_inflight_messages > 0 && config.max_inflight_messages < u16::MAX {
+                props.receive_maximum = Some(config.max_inflight_messages);
+            }
+        }
+
+        let will = c
+            .will
+            .as_ref()
+            .map(|w| WillSpec::from_connect(w, &req.listener));
+        let identity = Arc::new(ClientIdentity {
+            client_id: client_id.clone(),
+            username: req.username.clone(),
+            listener: req.listener_index,
+        });
+        self.stats().client_connected();
+        self.stats()
+            .connections_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let conn = Connection::new(
+            self.clone(),
+            session,
+            gen,
+            identity,
+            req.listener,
+            c,
+            keep_alive,
+            expiry,
+            will,
+            now,
+        );
+        ConnectOutcome::Accepted(
+            Box::new(conn),
+            ConnAck {
+                // [MQTT-3.2.2-2] / [MQTT-3.2.2-3].
+                session_present,
+                reason_code: ReasonCode::SUCCESS,
+                properties: props,
+            },
+        )
+    }
+
+    /// Find or create the session of `client_id` and make connection `gen`
+    /// its owner. Returns the session, whether it existed (session present),
+    /// and a session that clean start ended (for the caller to clean up
+    /// outside the table lock).
+    fn attach(
+        &self,
+        client_id: &Arc<str>,
+        version: ProtocolVersion,
+        clean_start: bool,
+        expiry: u32,
+        gen: u64,
+        now: Instant,
+    ) -> (Arc<Session>, bool, Option<Arc<Session>>) {
+        let limits = self.queue_limits();
+        let mut table = self.shard(client_id).lock();
+        let existing = table.get(client_id).cloned();
+        let mut ended = None;
+        let (session, present) = match existing {
+            Some(old) if !clean_start => (old, true),
+            other => {
+                if let Some(old) = other {
+                    // Clean start: the old session ends [MQTT-3.1.2-4]. Mark it
+                    // owned by the new connection so its old connection, if
+                    // any, sees it was taken over and leaves it alone.
+                    let waker = {
+                        let mut s = old.lock();
+                        s.owner = Some(gen);
+                        s.epoch += 1;
+                        s.waker.take()
+                    };
+                    old.set_online(false);
+                    if let Some(w) = waker {
+                        w.wake();
+                    }
+                    ended = Some(old);
+                }
+                let s = Arc::new(Session::new(
+                    self.new_session_id(),
+                    client_id.clone(),
+                    version,
+                    limits,
+                ));
+                table.insert(client_id.clone(), s.clone());
+                (s, false)
+            }
+        };
+        let (kick, wakers) = {
+            let mut s = session.lock();
+            let kick = if s.owner.is_some() {
+                s.waker.take()
+            } else {
+                None
+            };
+            s.owner = Some(gen);
+            s.version = version;
+            s.limits = limits;
+            s.expiry_interval = expiry;
+            s.disconnected_at = None;
+            s.epoch += 1;
+            // [MQTT-3.1.3-9] a new connection cancels a delayed will.
+            s.pending_will = None;
+            (kick, s.queue.take_all_room_waiters())
+        };
+        session.set_online(true);
+        drop(table);
+        // Wake the connection being taken over [MQTT-3.1.4-3], and
+        // publishers waiting on the old connection.
+        if let Some(w) = kick {
+            w.wake();
+        }
+        for w in wakers {
+            w.wake();
+        }
+        let _ = now;
+        (session, present, ended)
+    }
+}

@@ -1,0 +1,175 @@
+//! Sessions (MQTT 5.0 §4.1): the state that outlives a network connection —
+//! subscriptions, the outgoing queue, messages in flight both ways, the
+//! pending will and the expiry — and the hand-over between publishers (who
+//! push into the queue) and the connection that drains it.
+//!
+//! # Locking
+//! Each session has one mutex, held only for short, non-blocking work. Lock
+//! order: the subscription trie before a session, never a session before
+//! the trie, and never two sessions at once.
+
+pub mod inflight;
+pub mod queue;
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use foldhash::fast::RandomState;
+use komar_proto::{ProtocolVersion, SubscriptionOptions, TopicFilter};
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::message::{Delivery, Message};
+use inflight::Inflight;
+use queue::{OutQueue, Pushed, QueueLimits};
+
+/// A subscription as the session remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubEntry {
+    /// Options as granted.
+    pub options: SubscriptionOptions,
+    /// v5 Subscription Identifier.
+    pub id: Option<NonZeroU32>,
+}
+
+/// Session expiry interval value meaning "never".
+pub const NEVER_EXPIRES: u32 = u32::MAX;
+
+/// The mutable state of a session.
+#[derive(Debug)]
+pub struct SessionInner {
+    /// Generation of the connection attached now, if any.
+    pub owner: Option<u64>,
+    /// Waker of the attached connection's task, taken by the first push
+    /// after it registered.
+    pub waker: Option<Waker>,
+    /// Protocol version of the last connection (how to encode queued
+    /// messages).
+    pub version: ProtocolVersion,
+    /// Queue limits in force.
+    pub limits: QueueLimits,
+    /// Messages waiting to be sent.
+    pub queue: OutQueue,
+    /// Outgoing QoS 1/2 messages awaiting acknowledgement.
+    pub inflight: Inflight,
+    /// Packet ids of incoming QoS 2 messages received (PUBREC sent) and not
+    /// yet released by PUBREL — exactly-once across re-sends [MQTT-4.3.3-10].
+    pub incoming_qos2: HashSet<u16, RandomState>,
+    /// The session's subscriptions.
+    pub subscriptions: HashMap<TopicFilter, SubEntry, RandomState>,
+    /// Session Expiry Interval in seconds ([`NEVER_EXPIRES`] = never).
+    pub expiry_interval: u32,
+    /// When the last connection ended.
+    pub disconnected_at: Option<Instant>,
+    /// Bumped on every attach and detach, so timers set for an earlier
+    /// state of the session can tell they are stale.
+    pub epoch: u64,
+    /// A will waiting for its Will Delay Interval.
+    pub pending_will: Option<Arc<Message>>,
+    /// Messages dropped by limits for this session.
+    pub dropped: u64,
+}
+
+/// One client's session, shared by the session table, the subscription
+/// trie (to push deliveries) and the attached connection.
+#[derive(Debug)]
+pub struct Session {
+    id: u64,
+    client_id: Arc<str>,
+    /// Mirrors `owner.is_some()` so shared-subscription choice can prefer
+    /// online members without locking each one.
+    online: AtomicBool,
+    inner: Mutex<SessionInner>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        id: u64,
+        client_id: Arc<str>,
+        version: ProtocolVersion,
+        limits: QueueLimits,
+    ) -> Session {
+        Session {
+            id,
+            client_id,
+            online: AtomicBool::new(false),
+            inner: Mutex::new(SessionInner {
+                owner: None,
+                waker: None,
+                version,
+                limits,
+                queue: OutQueue::default(),
+                inflight: Inflight::default(),
+                incoming_qos2: HashSet::default(),
+                subscriptions: HashMap::default(),
+                expiry_interval: 0,
+                disconnected_at: None,
+                epoch: 0,
+                pending_will: None,
+                dropped: 0,
+            }),
+        }
+    }
+
+    /// Unique id of this session object (never reused).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The client identifier.
+    pub fn client_id(&self) -> &Arc<str> {
+        &self.client_id
+    }
+
+    /// Whether a connection is attached.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::Relaxed);
+    }
+
+    /// Lock the session state.
+    pub fn lock(&self) -> MutexGuard<'_, SessionInner> {
+        self.inner.lock()
+    }
+
+    /// Queue a delivery (see [`queue`] for the overflow policy) and wake the
+    /// attached connection.
+    pub fn push(&self, d: Delivery, now: Instant) -> Pushed {
+        let (pushed, waker) = {
+            let mut s = self.inner.lock();
+            let online = s.owner.is_some();
+            let limits = s.limits;
+            let pushed = s.queue.push(d, online, &limits, now);
+            if pushed == Pushed::Dropped {
+                s.dropped += 1;
+            }
+            let waker = match pushed {
+                Pushed::Queued | Pushed::Congested => s.waker.take(),
+                _ => None,
+            };
+            (pushed, waker)
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        pushed
+    }
+
+    /// Ready when the queue has room for publishers again, or nobody is
+    /// draining it any more (so waiting would be pointless).
+    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.inner.lock();
+        let limits = s.limits;
+        if s.owner.is_none() || !s.queue.is_full(&limits) {
+            return Poll::Ready(());
+        }
+        s.queue.wait_for_room(cx.waker());
+        Poll::Pending
+    }
+}

@@ -1,0 +1,329 @@
+//! One task per connection: read the CONNECT (with a deadline), hand it to
+//! the broker, then loop over one `select!` of cancel-safe branches — bytes
+//! from the client, room to write, messages in the outbox, room in a
+//! congested recipient's queue, the keep-alive timer and shutdown. All
+//! protocol decisions are the core's [`Connection`]; this file only moves
+//! bytes and time.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use komar_core::{poll_room, CloseReason, Closed, ConnectOutcome, ConnectRequest, Connection, OutBuf, OUTPUT_HIGH_WATER};
+use komar_proto::{
+    decode_packet, encode, parse_frame_header, ConnAck, Connect, DecodeError, Packet, PacketType, ProtocolVersion,
+    ReasonCode, MAX_REMAINING_LENGTH,
+};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::io::{ConnRead, ConnWrite};
+use crate::listener::ListenerCtx;
+use crate::Shared;
+
+/// How long the final flush of a closing connection may take.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
+/// Why reading the CONNECT failed.
+#[derive(Debug)]
+enum ConnectError {
+    Io,
+    Timeout,
+    /// The first packet was not a CONNECT [MQTT-3.1.0-1].
+    NotConnect,
+    Decode(DecodeError),
+}
+
+/// Serve one accepted connection until it ends.
+pub(crate) async fn serve<R: ConnRead, W: ConnWrite>(
+    shared: Arc<Shared>,
+    listener: Arc<ListenerCtx>,
+    reader: R,
+    writer: W,
+    peer: String,
+) {
+    let span = tracing::info_span!("conn", %peer, client_id = tracing::field::Empty);
+    run(shared, listener, reader, writer, peer).instrument(span).await;
+}
+
+fn max_packet(shared: &Shared) -> usize {
+    match shared.broker.config().max_packet_size {
+        0 => MAX_REMAINING_LENGTH + 5,
+        n => n,
+    }
+}
+
+async fn run<R: ConnRead, W: ConnWrite>(
+    shared: Arc<Shared>,
+    listener: Arc<ListenerCtx>,
+    mut reader: R,
+    mut writer: W,
+    peer: String,
+) {
+    let mut rbuf = BytesMut::new();
+    let mut out = OutBuf::new();
+    let max = max_packet(&shared);
+    let connect = tokio::select! {
+        r = tokio::time::timeout(shared.connect_timeout, read_connect(&mut reader, &mut rbuf, max)) => {
+            r.unwrap_or(Err(ConnectError::Timeout))
+        }
+        _ = shared.shutdown.cancelled() => return,
+    };
+    let connect = match connect {
+        Ok(c) => c,
+        Err(ConnectError::Decode(DecodeError::UnsupportedProtocolVersion(level))) => {
+            // [MQTT-3.1.2-2] answer an unknown level with CONNACK 0x01.
+            tracing::info!(%peer, level, "invalid protocol version in CONNECT");
+            let refuse = ConnAck {
+                session_present: false,
+                reason_code: ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+                properties: Default::default(),
+            };
+            let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(refuse)), ProtocolVersion::V311, b));
+            flush_and_close(&mut writer, &mut out).await;
+            return;
+        }
+        Err(e) => {
+            tracing::info!(%peer, error = ?e, "closing connection before CONNECT completed");
+            return;
+        }
+    };
+    let version = connect.protocol;
+    let now = Instant::now().into_std();
+    let Some(mut conn) = accept(&shared, &listener, connect, &peer, &mut out, now) else {
+        flush_and_close(&mut writer, &mut out).await;
+        return;
+    };
+    tracing::Span::current().record("client_id", &**conn.client_id());
+    let reason = drive(&shared, &mut conn, &mut reader, &mut writer, &mut rbuf, &mut out, version).await;
+    if shared.connection_messages {
+        tracing::info!(client_id = %conn.client_id(), reason = ?reason, "client disconnected");
+    }
+    flush_and_close(&mut writer, &mut out).await;
+    // Dropping the connection detaches the session: will, expiry.
+    drop(conn);
+}
+
+/// Authenticate and attach; on refusal the CONNACK is left in `out`.
+fn accept(
+    shared: &Arc<Shared>,
+    listener: &Arc<ListenerCtx>,
+    connect: Connect,
+    peer: &str,
+    out: &mut OutBuf,
+    now: std::time::Instant,
+) -> Option<Connection> {
+    let version = connect.protocol;
+    let username: Option<Arc<str>> = connect.username.as_deref().map(Arc::from);
+    if username.is_none() && !listener.allow_anonymous {
+        tracing::info!(%peer, "client refused: anonymous access not allowed");
+        let refuse = ConnAck {
+            session_present: false,
+            reason_code: ReasonCode::NOT_AUTHORIZED,
+            properties: Default::default(),
+        };
+        let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(refuse)), version, b));
+        return None;
+    }
+    let (keep_alive, clean) = (connect.keep_alive, connect.clean_start);
+    let req = ConnectRequest {
+        connect,
+        username,
+        listener: listener.settings.clone(),
+        listener_index: listener.index,
+    };
+    match shared.broker.connect(req, now) {
+        ConnectOutcome::Accepted(conn, connack) => {
+            if shared.connection_messages {
+                tracing::info!(
+                    "New client connected from {} as {} (p{}, c{}, k{}).",
+                    peer,
+                    conn.client_id(),
+                    version.level(),
+                    u8::from(clean),
+                    keep_alive
+                );
+            }
+            let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));
+            Some(*conn)
+        }
+        ConnectOutcome::Refused(connack) => {
+            tracing::info!(%peer, reason = ?connack.reason_code, "client refused");
+            let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));
+            None
+        }
+    }
+}
+
+async fn read_connect<R: ConnRead>(reader: &mut R, rbuf: &mut BytesMut, max: usize) -> Result<Connect, ConnectError> {
+    loop {
+        let mut hint = 0;
+        match parse_frame_header(rbuf, max) {
+            Err(e) => return Err(ConnectError::Decode(e)),
+            Ok(Some(h)) if h.packet_type != PacketType::Connect => return Err(ConnectError::NotConnect),
+            Ok(Some(h)) if rbuf.len() >= h.total_len() => {
+                let mut frame = rbuf.split_to(h.total_len()).freeze();
+                let body = frame.split_off(h.header_len);
+                return match decode_packet(&h, body, ProtocolVersion::V311) {
+                    Ok(Packet::Connect(c)) => Ok(*c),
+                    Ok(_) => Err(ConnectError::NotConnect),
+                    Err(e) => Err(ConnectError::Decode(e)),
+                };
+            }
+            Ok(Some(h)) => hint = h.total_len() - rbuf.len(),
+            Ok(None) => {}
+        }
+        match reader.read_buf(rbuf, hint).await {
+            Ok(0) | Err(_) => return Err(ConnectError::Io),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Decode and handle every complete packet in `rbuf`. Returns the bytes
+/// still needed for the packet at the front (a read-size hint).
+fn process_input(
+    rbuf: &mut BytesMut,
+    conn: &mut Connection,
+    out: &mut OutBuf,
+    max: usize,
+    now: std::time::Instant,
+) -> Result<usize, Closed> {
+    loop {
+        match parse_frame_header(rbuf, max) {
+            Ok(None) => return Ok(0),
+            Ok(Some(h)) if rbuf.len() < h.total_len() => return Ok(h.total_len() - rbuf.len()),
+            Ok(Some(h)) => {
+                let mut frame = rbuf.split_to(h.total_len()).freeze();
+                let body = frame.split_off(h.header_len);
+                match decode_packet(&h, body, conn.version()) {
+                    Ok(p) => conn.handle_packet(p, out, now)?,
+                    Err(e) => {
+                        tracing::info!(client_id = %conn.client_id(), error = %e, "malformed packet");
+                        return Err(conn.handle_decode_error(&e, out));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::info!(client_id = %conn.client_id(), error = %e, "malformed packet");
+                return Err(conn.handle_decode_error(&e, out));
+            }
+        }
+    }
+}
+
+/// The main loop of an accepted connection. Returns why it ended.
+async fn drive<R: ConnRead, W: ConnWrite>(
+    shared: &Shared,
+    conn: &mut Connection,
+    reader: &mut R,
+    writer: &mut W,
+    rbuf: &mut BytesMut,
+    out: &mut OutBuf,
+    _version: ProtocolVersion,
+) -> CloseReason {
+    let max = max_packet(shared);
+    let stall = shared.broker.config().stall_timeout;
+    let mut congested = Vec::new();
+    let mut paused_at: Option<Instant> = None;
+    let mut hint = 0usize;
+    let far = || Instant::now() + Duration::from_secs(86_400 * 365);
+    let timer = tokio::time::sleep_until(conn.keepalive_deadline().map_or_else(far, Instant::from_std));
+    tokio::pin!(timer);
+    // Bytes from the client already buffered with the CONNECT.
+    if !rbuf.is_empty() {
+        match process_input(rbuf, conn, out, max, Instant::now().into_std()) {
+            Ok(h) => hint = h,
+            Err(Closed) => return conn.close_reason().unwrap_or(CloseReason::ConnectionLost),
+        }
+        conn.take_congested(&mut congested);
+    }
+    loop {
+        let now = Instant::now();
+        if out.len() < OUTPUT_HIGH_WATER && conn.poll_transmit(out, now.into_std()).is_err() {
+            break;
+        }
+        if !congested.is_empty() && paused_at.is_none() {
+            paused_at = Some(now);
+            timer.as_mut().reset(now + stall);
+        }
+        let reading = congested.is_empty();
+        tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => {
+                conn.close(CloseReason::ServerShutdown, out);
+                break;
+            }
+            r = writer.write_out(out), if !out.is_empty() => match r {
+                Ok(n) => {
+                    out.advance(n);
+                    conn.count_bytes_sent(n);
+                    if out.is_empty() {
+                        out.release_if_empty();
+                    }
+                }
+                Err(_) => break,
+            },
+            r = reader.read_buf(rbuf, hint), if reading => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    conn.count_bytes_received(n);
+                    match process_input(rbuf, conn, out, max, Instant::now().into_std()) {
+                        Ok(h) => hint = h,
+                        Err(Closed) => break,
+                    }
+                    if rbuf.is_empty() {
+                        // Idle connections hold no read buffer.
+                        *rbuf = BytesMut::new();
+                    }
+                    conn.take_congested(&mut congested);
+                }
+            },
+            _ = poll_fn(|cx| conn.poll_outbox(cx)), if out.len() < OUTPUT_HIGH_WATER => {}
+            _ = poll_fn(|cx| poll_room(&mut congested, cx)), if !reading => {
+                paused_at = None;
+                timer.as_mut().reset(conn.keepalive_deadline().map_or_else(far, Instant::from_std));
+            }
+            _ = &mut timer => {
+                let now = Instant::now();
+                if let Some(since) = paused_at {
+                    if now >= since + stall {
+                        // The recipients stayed full: stop holding this
+                        // publisher back; their queue limit applies now.
+                        congested.clear();
+                        paused_at = None;
+                    }
+                } else if conn.handle_timeout(out, now.into_std()).is_err() {
+                    break;
+                }
+                timer.as_mut().reset(conn.keepalive_deadline().map_or_else(far, Instant::from_std));
+            }
+        }
+    }
+    conn.close_reason().unwrap_or(CloseReason::ConnectionLost)
+}
+
+/// Write what is left in `out` (a CONNACK, a DISCONNECT, final acks) within
+/// [`CLOSE_FLUSH`], then close the sending side.
+async fn flush_and_close<W: ConnWrite>(writer: &mut W, out: &mut OutBuf) {
+    let flush = async {
+        while !out.is_empty() {
+            match writer.write_out(out).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.advance(n),
+            }
+        }
+        let _ = writer.shutdown().await;
+    };
+    let _ = tokio::time::timeout(CLOSE_FLUSH, flush).await;
+}
