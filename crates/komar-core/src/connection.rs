@@ -434,8 +434,9 @@ impl Connection {
                 self.send_ack(out, Packet::PubRec, pid, ReasonCode::SUCCESS);
                 return Ok(());
             }
-            // [MQTT-3.3.4-7] more unacknowledged QoS 2 than Receive Maximum.
-            if s.incoming_qos2.len() >= self.receive_max {
+            // [MQTT-3.3.4-7] more unacknowledged QoS 2 than the Receive
+            // Maximum sent in CONNACK (5.0 only: 3.x has no such limit).
+            if self.version.is_v5() && s.incoming_qos2.len() >= self.receive_max {
                 drop(s);
                 return Err(self.protocol_error(out, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED));
             }
