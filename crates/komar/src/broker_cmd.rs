@@ -70,8 +70,12 @@ pub fn main(args: Vec<String>) -> ExitCode {
         config.listeners = loopback_listeners(&args.port);
     }
     if args.daemon {
-        eprintln!("Error: -d is not supported by this build yet");
-        return ExitCode::from(3);
+        // Before any thread exists: fork, new session, stdio to /dev/null,
+        // as Mosquitto's `-d` does. The parent exits 0.
+        if let Err(e) = nix::unistd::daemon(false, false) {
+            eprintln!("Error: cannot run in the background: {e}");
+            return ExitCode::from(1);
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
