@@ -28,6 +28,7 @@
 
 pub mod acl;
 mod b64;
+pub mod broker;
 mod ctext;
 mod error;
 mod fuzz;
@@ -36,6 +37,7 @@ pub mod passwd;
 mod password_file;
 
 pub use acl::{sys_topic_allowed, Access, AclFile};
+pub use broker::{FileSecurity, ListenerRules};
 pub use error::LineError;
 pub use fuzz::{fuzz_acl, fuzz_password_file};
 pub use hash::{hash_password, password_line, HashError, HashKind, PasswordHash};

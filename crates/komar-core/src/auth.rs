@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use komar_proto::ReasonCode;
+
 /// Who a client is, as checks see it.
 #[derive(Debug, Clone)]
 pub struct ClientIdentity {
@@ -48,5 +50,96 @@ impl Authorizer for AllowAll {
     }
     fn restricts(&self) -> bool {
         false
+    }
+}
+
+/// The answer to a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthDecision {
+    /// Let the client in.
+    Allow,
+    /// Refuse with this CONNACK reason code (mapped to a 3.1.1 return code
+    /// for older clients).
+    Deny(ReasonCode),
+}
+
+/// Checks credentials at CONNECT.
+pub trait Authenticator: Send + Sync + std::fmt::Debug {
+    /// Decide whether a client may connect through listener `listener`.
+    /// May be slow (password hashing): the server calls it off the async
+    /// workers when [`Authenticator::is_slow`] says so.
+    fn authenticate(
+        &self,
+        listener: usize,
+        client_id: &str,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+    ) -> AuthDecision;
+
+    /// Whether a login with a user name may take long enough to need a
+    /// blocking-work thread.
+    fn is_slow(&self) -> bool {
+        false
+    }
+}
+
+/// Mosquitto's rule without a password file: clients without a user name
+/// get in when the listener allows anonymous access; clients with one get
+/// in on the same condition (there is nothing to check them against).
+#[derive(Debug, Clone, Default)]
+pub struct AnonymousPolicy {
+    /// `allow_anonymous` of each listener, by index.
+    pub allow_anonymous: Vec<bool>,
+}
+
+impl Authenticator for AnonymousPolicy {
+    fn authenticate(
+        &self,
+        listener: usize,
+        _: &str,
+        _: Option<&str>,
+        _: Option<&[u8]>,
+    ) -> AuthDecision {
+        if self.allow_anonymous.get(listener).copied().unwrap_or(false) {
+            AuthDecision::Allow
+        } else {
+            AuthDecision::Deny(ReasonCode::NOT_AUTHORIZED)
+        }
+    }
+}
+
+/// Mosquitto's rule for `$` topics, applied to every client whatever the
+/// ACL says: nothing may be published under `$SYS` except a bridge's
+/// `$SYS/broker/connection/<name>/state`, and nothing to `$share...` topics
+/// (prefixes compared as Mosquitto does, so `$SYSx` counts as `$SYS`).
+pub fn dollar_topic_publishable(topic: &str) -> bool {
+    if let Some(rest) = topic.strip_prefix("$SYS") {
+        let mut levels = rest.split('/');
+        levels.next() == Some("")
+            && levels.next() == Some("broker")
+            && levels.next() == Some("connection")
+            && levels.next().is_some()
+            && levels.next() == Some("state")
+            && levels.next().is_none()
+    } else {
+        !topic.starts_with("$share")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_rule() {
+        assert!(dollar_topic_publishable("a/b"));
+        assert!(dollar_topic_publishable("$SYS/broker/connection/br1/state"));
+        assert!(!dollar_topic_publishable(
+            "$SYS/broker/connection/br1/other"
+        ));
+        assert!(!dollar_topic_publishable("$SYS/broker/uptime"));
+        assert!(!dollar_topic_publishable("$SYSfoo"));
+        assert!(!dollar_topic_publishable("$share/g/t"));
+        assert!(dollar_topic_publishable("$other/t"));
     }
 }

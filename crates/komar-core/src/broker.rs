@@ -189,13 +189,13 @@ impl Broker {
     /// A client identifier for a client that sent none: the configured
     /// prefix and a random UUID-shaped string, as Mosquitto assigns
     /// (`auto-XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX`).
-    pub(crate) fn assign_client_id(&self) -> String {
+    pub(crate) fn assign_client_id(&self, prefix: &str) -> String {
         let n = self.next_session_id.fetch_add(1, Ordering::Relaxed);
         let a = self.shard_hasher.hash_one((self.id_seed, n, 1u8));
         let b = self.shard_hasher.hash_one((self.id_seed, n, 2u8));
         format!(
             "{}{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",
-            self.config.auto_id_prefix,
+            prefix,
             a >> 32,
             (a >> 16) & 0xFFFF,
             a & 0xFFFF,

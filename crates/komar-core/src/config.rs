@@ -31,11 +31,6 @@ pub struct BrokerConfig {
     pub max_keepalive: u16,
     /// Whether RETAIN is allowed (`retain_available`, default true).
     pub retain_available: bool,
-    /// Allow clients to connect with an empty client id
-    /// (`allow_zero_length_clientid`, default true).
-    pub allow_zero_length_clientid: bool,
-    /// Prefix of assigned client ids (`auto_id_prefix`, default `auto-`).
-    pub auto_id_prefix: Arc<str>,
     /// Expire persistent sessions that never expire by protocol after this
     /// long offline (`persistent_client_expiration`).
     pub persistent_client_expiration: Option<Duration>,
@@ -63,8 +58,6 @@ impl Default for BrokerConfig {
             max_packet_size: 0,
             max_keepalive: 65535,
             retain_available: true,
-            allow_zero_length_clientid: true,
-            auto_id_prefix: Arc::from("auto-"),
             persistent_client_expiration: None,
             upgrade_outgoing_qos: false,
             clientid_prefixes: Vec::new(),
@@ -84,6 +77,11 @@ pub struct ListenerSettings {
     pub mount_point: Option<Arc<str>>,
     /// Replace the client id with the user name (`use_username_as_clientid`).
     pub use_username_as_clientid: bool,
+    /// Allow clients to connect with an empty client id
+    /// (`allow_zero_length_clientid`, default true).
+    pub allow_zero_length_clientid: bool,
+    /// Prefix of assigned client ids (`auto_id_prefix`, default `auto-`).
+    pub auto_id_prefix: Arc<str>,
 }
 
 impl Default for ListenerSettings {
@@ -93,6 +91,8 @@ impl Default for ListenerSettings {
             max_topic_alias: 10,
             mount_point: None,
             use_username_as_clientid: false,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: Arc::from("auto-"),
         }
     }
 }

@@ -62,7 +62,7 @@ impl Broker {
         if client_id.is_empty() {
             // [MQTT-3.1.3-8] 3.1.1: an empty id needs a clean session; 3.1
             // has no empty ids; 5.0 gets an assigned one [MQTT-3.2.2-16].
-            let allowed = config.allow_zero_length_clientid
+            let allowed = req.listener.allow_zero_length_clientid
                 && match v {
                     ProtocolVersion::V31 => false,
                     ProtocolVersion::V311 => c.clean_start,
@@ -71,7 +71,7 @@ impl Broker {
             if !allowed {
                 return refuse(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
             }
-            client_id = self.assign_client_id();
+            client_id = self.assign_client_id(&req.listener.auto_id_prefix);
             if v.is_v5() {
                 props.assigned_client_identifier = Some(client_id.clone());
             }

@@ -474,10 +474,11 @@ impl Connection {
             return ReasonCode::PAYLOAD_FORMAT_INVALID;
         }
         let topic = mount(&self.listener, &p.topic);
-        if !self
-            .broker
-            .authorizer
-            .can_publish(&self.identity, topic.as_str())
+        if !crate::auth::dollar_topic_publishable(topic.as_str())
+            || !self
+                .broker
+                .authorizer
+                .can_publish(&self.identity, topic.as_str())
         {
             tracing::debug!(client_id = %self.identity.client_id, topic = %topic, "publish denied");
             return ReasonCode::NOT_AUTHORIZED;
@@ -635,6 +636,8 @@ impl Connection {
                 );
             }
             codes.push(ReasonCode(options.qos.as_u8()));
+            // Mosquitto's `log_type subscribe` line: "<client> <qos> <filter>".
+            tracing::info!(target: "komar::subscribe", "{} {} {}", self.identity.client_id, options.qos.as_u8(), filter);
             // Retained messages for the new subscription [MQTT-3.3.1-9];
             // never for shared subscriptions [MQTT-3.8.4-? §4.8.2], and per
             // Retain Handling [MQTT-3.3.1-10] [MQTT-3.3.1-11].
@@ -690,6 +693,7 @@ impl Connection {
                 None => filter,
             };
             let existed = self.session.lock().subscriptions.remove(&filter).is_some();
+            tracing::info!(target: "komar::unsubscribe", "{} {}", self.identity.client_id, filter);
             self.broker.trie_remove(&filter, self.session.id());
             codes.push(if existed {
                 ReasonCode::SUCCESS

@@ -21,7 +21,9 @@ pub mod session;
 pub mod stats;
 pub mod trie;
 
-pub use auth::{AllowAll, Authorizer, ClientIdentity};
+pub use auth::{
+    AllowAll, AnonymousPolicy, AuthDecision, Authenticator, Authorizer, ClientIdentity,
+};
 pub use broker::{Broker, RouteOutcome};
 pub use config::{BrokerConfig, ListenerSettings};
 pub use connect::{ConnectOutcome, ConnectRequest};

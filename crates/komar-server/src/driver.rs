@@ -19,10 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use komar_core::{poll_room, CloseReason, Closed, ConnectOutcome, ConnectRequest, Connection, OutBuf, OUTPUT_HIGH_WATER};
+use komar_core::{
+    poll_room, AuthDecision, CloseReason, Closed, ConnectOutcome, ConnectRequest, Connection,
+    OutBuf, OUTPUT_HIGH_WATER,
+};
 use komar_proto::{
-    decode_packet, encode, parse_frame_header, ConnAck, Connect, DecodeError, Packet, PacketType, ProtocolVersion,
-    ReasonCode, MAX_REMAINING_LENGTH,
+    decode_packet, encode, parse_frame_header, ConnAck, Connect, DecodeError, Packet, PacketType,
+    ProtocolVersion, ReasonCode, MAX_REMAINING_LENGTH,
 };
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -53,7 +56,9 @@ pub(crate) async fn serve<R: ConnRead, W: ConnWrite>(
     peer: String,
 ) {
     let span = tracing::info_span!("conn", %peer, client_id = tracing::field::Empty);
-    run(shared, listener, reader, writer, peer).instrument(span).await;
+    run(shared, listener, reader, writer, peer)
+        .instrument(span)
+        .await;
 }
 
 fn max_packet(shared: &Shared) -> usize {
@@ -84,12 +89,11 @@ async fn run<R: ConnRead, W: ConnWrite>(
         Err(ConnectError::Decode(DecodeError::UnsupportedProtocolVersion(level))) => {
             // [MQTT-3.1.2-2] answer an unknown level with CONNACK 0x01.
             tracing::info!(%peer, level, "invalid protocol version in CONNECT");
-            let refuse = ConnAck {
-                session_present: false,
-                reason_code: ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
-                properties: Default::default(),
-            };
-            let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(refuse)), ProtocolVersion::V311, b));
+            refuse(
+                &mut out,
+                ProtocolVersion::V311,
+                ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+            );
             flush_and_close(&mut writer, &mut out).await;
             return;
         }
@@ -99,40 +103,63 @@ async fn run<R: ConnRead, W: ConnWrite>(
         }
     };
     let version = connect.protocol;
-    let now = Instant::now().into_std();
-    let Some(mut conn) = accept(&shared, &listener, connect, &peer, &mut out, now) else {
+    let Some(mut conn) = accept(&shared, &listener, connect, &peer, &mut out).await else {
         flush_and_close(&mut writer, &mut out).await;
         return;
     };
     tracing::Span::current().record("client_id", &**conn.client_id());
-    let reason = drive(&shared, &mut conn, &mut reader, &mut writer, &mut rbuf, &mut out, version).await;
+    let reason = drive(
+        &shared,
+        &mut conn,
+        &mut reader,
+        &mut writer,
+        &mut rbuf,
+        &mut out,
+        version,
+    )
+    .await;
     if shared.connection_messages {
-        tracing::info!(client_id = %conn.client_id(), reason = ?reason, "client disconnected");
+        log_disconnect(conn.client_id(), reason);
     }
     flush_and_close(&mut writer, &mut out).await;
     // Dropping the connection detaches the session: will, expiry.
     drop(conn);
 }
 
+/// Mosquitto's wording for why a client went away.
+fn log_disconnect(client_id: &str, reason: CloseReason) {
+    match reason {
+        CloseReason::ClientDisconnect(_) => tracing::info!("Client {client_id} disconnected."),
+        CloseReason::KeepAliveTimeout => {
+            tracing::info!("Client {client_id} has exceeded timeout, disconnecting.")
+        }
+        CloseReason::TakenOver => {
+            tracing::info!("Client {client_id} already connected, closing old connection.")
+        }
+        CloseReason::ProtocolError(rc) => {
+            tracing::info!("Client {client_id} disconnected due to protocol error ({rc}).")
+        }
+        CloseReason::ServerShutdown => {
+            tracing::info!("Client {client_id} disconnected: broker shutting down.")
+        }
+        CloseReason::ConnectionLost => tracing::info!("Client {client_id} closed its connection."),
+    }
+}
+
 /// Authenticate and attach; on refusal the CONNACK is left in `out`.
-fn accept(
+async fn accept(
     shared: &Arc<Shared>,
     listener: &Arc<ListenerCtx>,
     connect: Connect,
     peer: &str,
     out: &mut OutBuf,
-    now: std::time::Instant,
 ) -> Option<Connection> {
     let version = connect.protocol;
     let username: Option<Arc<str>> = connect.username.as_deref().map(Arc::from);
-    if username.is_none() && !listener.allow_anonymous {
-        tracing::info!(%peer, "client refused: anonymous access not allowed");
-        let refuse = ConnAck {
-            session_present: false,
-            reason_code: ReasonCode::NOT_AUTHORIZED,
-            properties: Default::default(),
-        };
-        let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(refuse)), version, b));
+    let decision = authenticate(shared, listener.index, &connect).await;
+    if let AuthDecision::Deny(code) = decision {
+        tracing::info!(%peer, client_id = %connect.client_id, reason = %code, "client refused: not authorised");
+        refuse(out, version, code);
         return None;
     }
     let (keep_alive, clean) = (connect.keep_alive, connect.clean_start);
@@ -142,7 +169,7 @@ fn accept(
         listener: listener.settings.clone(),
         listener_index: listener.index,
     };
-    match shared.broker.connect(req, now) {
+    match shared.broker.connect(req, Instant::now().into_std()) {
         ConnectOutcome::Accepted(conn, connack) => {
             if shared.connection_messages {
                 tracing::info!(
@@ -165,12 +192,47 @@ fn accept(
     }
 }
 
-async fn read_connect<R: ConnRead>(reader: &mut R, rbuf: &mut BytesMut, max: usize) -> Result<Connect, ConnectError> {
+fn refuse(out: &mut OutBuf, version: ProtocolVersion, code: ReasonCode) {
+    let connack = ConnAck {
+        session_present: false,
+        reason_code: code,
+        properties: Default::default(),
+    };
+    let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));
+}
+
+/// Ask the authenticator; password hashing (PBKDF2, argon2) runs on a
+/// blocking-work thread so it never stalls other connections.
+async fn authenticate(shared: &Arc<Shared>, listener: usize, c: &Connect) -> AuthDecision {
+    let auth = shared.authenticator.clone();
+    if c.username.is_none() || !auth.is_slow() {
+        return auth.authenticate(
+            listener,
+            &c.client_id,
+            c.username.as_deref(),
+            c.password.as_deref(),
+        );
+    }
+    let (id, user, pass) = (c.client_id.clone(), c.username.clone(), c.password.clone());
+    tokio::task::spawn_blocking(move || {
+        auth.authenticate(listener, &id, user.as_deref(), pass.as_deref())
+    })
+    .await
+    .unwrap_or(AuthDecision::Deny(ReasonCode::SERVER_UNAVAILABLE))
+}
+
+async fn read_connect<R: ConnRead>(
+    reader: &mut R,
+    rbuf: &mut BytesMut,
+    max: usize,
+) -> Result<Connect, ConnectError> {
     loop {
         let mut hint = 0;
         match parse_frame_header(rbuf, max) {
             Err(e) => return Err(ConnectError::Decode(e)),
-            Ok(Some(h)) if h.packet_type != PacketType::Connect => return Err(ConnectError::NotConnect),
+            Ok(Some(h)) if h.packet_type != PacketType::Connect => {
+                return Err(ConnectError::NotConnect)
+            }
             Ok(Some(h)) if rbuf.len() >= h.total_len() => {
                 let mut frame = rbuf.split_to(h.total_len()).freeze();
                 let body = frame.split_off(h.header_len);
@@ -238,7 +300,10 @@ async fn drive<R: ConnRead, W: ConnWrite>(
     let mut paused_at: Option<Instant> = None;
     let mut hint = 0usize;
     let far = || Instant::now() + Duration::from_secs(86_400 * 365);
-    let timer = tokio::time::sleep_until(conn.keepalive_deadline().map_or_else(far, Instant::from_std));
+    let timer = tokio::time::sleep_until(
+        conn.keepalive_deadline()
+            .map_or_else(far, Instant::from_std),
+    );
     tokio::pin!(timer);
     // Bytes from the client already buffered with the CONNECT.
     if !rbuf.is_empty() {

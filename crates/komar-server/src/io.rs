@@ -36,7 +36,10 @@ pub trait ConnRead: Send {
 /// The write half of a client transport.
 pub trait ConnWrite: Send {
     /// Write some of `out`; returns how many bytes were written. Cancel-safe.
-    fn write_out<'a>(&'a mut self, out: &'a OutBuf) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+    fn write_out<'a>(
+        &'a mut self,
+        out: &'a OutBuf,
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
     /// Close the sending direction.
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + Send + '_;
 }
@@ -85,5 +88,11 @@ macro_rules! readiness_halves {
     };
 }
 
-readiness_halves!(tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf);
-readiness_halves!(tokio::net::unix::OwnedReadHalf, tokio::net::unix::OwnedWriteHalf);
+readiness_halves!(
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::net::tcp::OwnedWriteHalf
+);
+readiness_halves!(
+    tokio::net::unix::OwnedReadHalf,
+    tokio::net::unix::OwnedWriteHalf
+);

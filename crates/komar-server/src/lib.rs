@@ -20,6 +20,7 @@
 mod driver;
 pub mod io;
 mod listener;
+pub mod settings;
 mod sys;
 mod ticker;
 
@@ -28,7 +29,9 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use komar_core::{Broker, BrokerConfig, ListenerSettings};
+use komar_core::{
+    AllowAll, AnonymousPolicy, Authenticator, Authorizer, Broker, BrokerConfig, ListenerSettings,
+};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -54,6 +57,10 @@ pub struct ServerConfig {
     pub max_connections: Option<usize>,
     /// Log connects and disconnects (`connection_messages`, default true).
     pub connection_messages: bool,
+    /// Who may connect (password file, anonymous access), per listener.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Who may publish, subscribe and receive what (ACL file).
+    pub authorizer: Arc<dyn Authorizer>,
 }
 
 impl ServerConfig {
@@ -63,7 +70,6 @@ impl ServerConfig {
         let listener = |ip: IpAddr| ListenerConfig {
             addr: ListenAddr::Tcp(SocketAddr::new(ip, port)),
             settings: ListenerSettings::default(),
-            allow_anonymous: true,
             max_connections: None,
         };
         ServerConfig {
@@ -77,6 +83,10 @@ impl ServerConfig {
             tcp_nodelay: true,
             max_connections: None,
             connection_messages: true,
+            authenticator: Arc::new(AnonymousPolicy {
+                allow_anonymous: vec![true, true],
+            }),
+            authorizer: Arc::new(AllowAll),
         }
     }
 }
@@ -85,6 +95,7 @@ impl ServerConfig {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub broker: Arc<Broker>,
+    pub authenticator: Arc<dyn Authenticator>,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
     pub connect_timeout: Duration,
@@ -116,7 +127,8 @@ impl Server {
             bound.push(b);
         }
         let shared = Arc::new(Shared {
-            broker: Broker::new(config.broker),
+            broker: Broker::with_authorizer(config.broker, config.authorizer),
+            authenticator: config.authenticator,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             connect_timeout: config.connect_timeout,
@@ -134,7 +146,10 @@ impl Server {
 
     /// The TCP addresses actually bound (useful with port 0).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.bound.iter().filter_map(|(b, _)| b.local_addr()).collect()
+        self.bound
+            .iter()
+            .filter_map(|(b, _)| b.local_addr())
+            .collect()
     }
 
     /// The broker, for embedding applications.
@@ -153,7 +168,9 @@ impl Server {
     pub async fn run(self) {
         let shared = self.shared;
         for (bound, ctx) in self.bound {
-            shared.tasks.spawn(listener::accept_loop(bound, ctx, shared.clone()));
+            shared
+                .tasks
+                .spawn(listener::accept_loop(bound, ctx, shared.clone()));
         }
         shared.tasks.spawn(ticker::run(shared.clone()));
         if let Some(interval) = self.sys_interval.filter(|d| !d.is_zero()) {
@@ -161,7 +178,10 @@ impl Server {
         }
         shared.shutdown.cancelled().await;
         shared.tasks.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, shared.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, shared.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }

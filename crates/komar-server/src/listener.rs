@@ -30,8 +30,6 @@ pub struct ListenerConfig {
     pub addr: ListenAddr,
     /// Protocol settings of this listener's clients.
     pub settings: ListenerSettings,
-    /// Whether clients without a user name may connect (`allow_anonymous`).
-    pub allow_anonymous: bool,
     /// Connection limit of this listener (`max_connections`; `None` =
     /// unlimited).
     pub max_connections: Option<usize>,
@@ -42,7 +40,6 @@ pub struct ListenerConfig {
 pub(crate) struct ListenerCtx {
     pub index: usize,
     pub settings: Arc<ListenerSettings>,
-    pub allow_anonymous: bool,
     max_connections: Option<usize>,
     connections: AtomicUsize,
 }
@@ -87,7 +84,6 @@ pub(crate) fn bind(index: usize, config: &ListenerConfig) -> io::Result<(Bound, 
     let ctx = Arc::new(ListenerCtx {
         index,
         settings: Arc::new(config.settings.clone()),
-        allow_anonymous: config.allow_anonymous,
         max_connections: config.max_connections,
         connections: AtomicUsize::new(0),
     });

@@ -27,7 +27,11 @@ impl Load {
     fn update(&mut self, current: u64, elapsed: f64) -> [f64; 3] {
         let delta = current.saturating_sub(self.last) as f64;
         self.last = current;
-        let per_minute = if elapsed > 0.0 { delta * 60.0 / elapsed } else { 0.0 };
+        let per_minute = if elapsed > 0.0 {
+            delta * 60.0 / elapsed
+        } else {
+            0.0
+        };
         for (avg, period) in self.avg.iter_mut().zip([60.0, 300.0, 900.0]) {
             let e = (-elapsed / period).exp();
             *avg = *avg * e + per_minute * (1.0 - e);
@@ -49,7 +53,9 @@ impl SysTree {
         if self.published.get(topic) == Some(&value) {
             return;
         }
-        let Ok(name) = TopicName::new(topic) else { return };
+        let Ok(name) = TopicName::new(topic) else {
+            return;
+        };
         let msg = Message {
             topic: name,
             payload: Bytes::from(value.clone().into_bytes()),
@@ -98,7 +104,10 @@ impl SysTree {
             ("bytes/sent", get(&s.bytes_sent)),
             ("retained messages/count", retained as u64),
             ("subscriptions/count", broker.subscription_count() as u64),
-            ("shared_subscriptions/count", broker.shared_subscription_count() as u64),
+            (
+                "shared_subscriptions/count",
+                broker.shared_subscription_count() as u64,
+            ),
         ];
         for (topic, v) in values {
             self.publish(&format!("$SYS/broker/{topic}"), v.to_string());
@@ -116,7 +125,10 @@ impl SysTree {
         for (name, current) in loads {
             let avg = self.loads.entry(name).or_default().update(current, elapsed);
             for (suffix, v) in ["1min", "5min", "15min"].iter().zip(avg) {
-                self.publish(&format!("$SYS/broker/load/{name}/{suffix}"), format!("{v:.2}"));
+                self.publish(
+                    &format!("$SYS/broker/load/{name}/{suffix}"),
+                    format!("{v:.2}"),
+                );
             }
         }
         let uptime = now.duration_since(self.started).as_secs();

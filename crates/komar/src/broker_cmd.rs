@@ -2,17 +2,20 @@
 //! With no configuration it listens on loopback only and allows anonymous
 //! clients, as Mosquitto 2 does ("local only mode").
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use komar_core::ListenerSettings;
-use komar_server::{ListenAddr, ListenerConfig, Server, ServerConfig};
+use komar_server::settings::{self, Settings};
+use komar_server::{ListenAddr, Server, ServerConfig};
 
 /// The broker's flags, spelled as Mosquitto spells them.
 #[derive(Debug, Parser)]
-#[command(name = "komar", version, about = "Komar is an MQTT v5.0/v3.1.1/v3.1 broker.")]
+#[command(
+    name = "komar",
+    version,
+    about = "Komar is an MQTT v5.0/v3.1.1/v3.1 broker."
+)]
 struct BrokerArgs {
     /// Load configuration from a file (mosquitto.conf syntax).
     #[arg(short = 'c', long = "config-file", value_name = "FILE")]
@@ -27,21 +30,25 @@ struct BrokerArgs {
     /// Verbose logging (like `log_type all`).
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
+    /// Check the configuration and exit: 0 if it is valid, 3 with every
+    /// problem listed otherwise.
+    #[arg(long = "test-config")]
+    test_config: bool,
 }
 
-fn loopback_listeners(ports: &[u16]) -> Vec<ListenerConfig> {
-    let mut out = Vec::new();
-    for &port in ports {
-        for ip in [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)] {
-            out.push(ListenerConfig {
-                addr: ListenAddr::Tcp(SocketAddr::new(ip, port)),
-                settings: ListenerSettings::default(),
-                allow_anonymous: true,
-                max_connections: None,
-            });
-        }
-    }
-    out
+/// Load the settings the flags and the configuration file ask for; every
+/// problem is printed as `file:line: message`.
+fn load_settings(args: &BrokerArgs) -> Result<Settings, Vec<String>> {
+    let Some(path) = &args.config_file else {
+        return Ok(settings::without_file(&args.port));
+    };
+    let cfg = komar_config::parse_file(path, &komar_config::FsLoader).map_err(|errs| {
+        errs.errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    })?;
+    settings::from_config(&cfg, &args.port)
 }
 
 /// Run the broker; returns the process exit code.
@@ -50,24 +57,45 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(3) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
-    crate::logging::init(args.verbose);
     if args.port.len() > 10 {
         eprintln!("Error: Only 10 ports can be specified on the command line.");
         return ExitCode::from(3);
     }
-    if let Some(path) = &args.config_file {
-        eprintln!(
-            "Error: {}: configuration files are not supported by this build yet",
-            path.display()
-        );
-        return ExitCode::from(3);
+    let settings = match load_settings(&args) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("Error: {e}");
+            }
+            return ExitCode::from(3);
+        }
+    };
+    if args.test_config {
+        for w in &settings.warnings {
+            eprintln!("Warning: {w}");
+        }
+        println!("Configuration file is valid.");
+        return ExitCode::SUCCESS;
     }
-    let mut config = ServerConfig::local_only(1883);
-    if !args.port.is_empty() {
-        config.listeners = loopback_listeners(&args.port);
+    let log_topic = match crate::logging::init(&settings.log, args.verbose) {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(path) = &args.config_file {
+        tracing::info!(target: "komar::notice", "Config loaded from {}.", path.display());
+    }
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
     }
     if args.daemon {
         // Before any thread exists: fork, new session, stdio to /dev/null,
@@ -77,18 +105,97 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error: cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(serve(config))
+    let pid_file = settings.pid_file.clone();
+    if let Some(p) = &pid_file {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            tracing::error!("Unable to write pid file {}: {e}", p.display());
+            return ExitCode::from(1);
+        }
+    }
+    let code = runtime.block_on(serve(settings, log_topic));
+    if let Some(p) = &pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    code
 }
 
-async fn serve(config: ServerConfig) -> ExitCode {
-    tracing::info!("komar version {} starting", env!("CARGO_PKG_VERSION"));
+/// Drop root privileges to `user` (Mosquitto's default is `mosquitto`,
+/// falling back to `nobody`), after the listeners are bound.
+fn drop_privileges(user: Option<&str>) -> Result<(), String> {
+    use nix::unistd::{getuid, setgid, setgroups, setuid, User};
+    if !getuid().is_root() {
+        return Ok(());
+    }
+    let name = user.unwrap_or("mosquitto");
+    if name == "root" {
+        return Ok(());
+    }
+    let found = match User::from_name(name) {
+        Ok(Some(u)) => u,
+        _ => {
+            tracing::warn!("Unable to drop privileges to '{name}' because this user does not exist. Trying 'nobody' instead.");
+            match User::from_name("nobody") {
+                Ok(Some(u)) => u,
+                _ => {
+                    return Err(format!(
+                        "cannot drop privileges: neither '{name}' nor 'nobody' exists"
+                    ))
+                }
+            }
+        }
+    };
+    setgroups(&[found.gid]).map_err(|e| format!("setgroups: {e}"))?;
+    setgid(found.gid).map_err(|e| format!("setgid: {e}"))?;
+    setuid(found.uid).map_err(|e| format!("setuid: {e}"))?;
+    Ok(())
+}
+
+/// Publish the `topic` log destination's lines to `$SYS/broker/log/<L>`.
+fn spawn_log_publisher(
+    broker: std::sync::Arc<komar_core::Broker>,
+    mut rx: tokio::sync::mpsc::Receiver<crate::logging::TopicLine>,
+) {
+    tokio::spawn(async move {
+        while let Some((letter, text)) = rx.recv().await {
+            let Ok(topic) = komar_proto::TopicName::new(&format!("$SYS/broker/log/{letter}"))
+            else {
+                continue;
+            };
+            let msg = komar_core::Message {
+                topic,
+                payload: bytes::Bytes::from(text.into_bytes()),
+                qos: komar_proto::QoS::AtMostOnce,
+                retain: false,
+                properties: Default::default(),
+                expires_at: None,
+                origin: komar_core::Origin::broker(),
+            };
+            let mut congested = Vec::new();
+            broker.publish(
+                std::sync::Arc::new(msg),
+                std::time::Instant::now(),
+                &mut congested,
+            );
+        }
+    });
+}
+
+async fn serve(
+    settings: Settings,
+    log_topic: Option<tokio::sync::mpsc::Receiver<crate::logging::TopicLine>>,
+) -> ExitCode {
+    let config: ServerConfig = settings.server;
+    tracing::info!(target: "komar::notice", "komar version {} starting", env!("CARGO_PKG_VERSION"));
     let local_only = config.listeners.iter().all(|l| match &l.addr {
         ListenAddr::Tcp(a) => a.ip().is_loopback(),
         ListenAddr::Unix(_) => true,
@@ -101,17 +208,25 @@ async fn serve(config: ServerConfig) -> ExitCode {
         }
     };
     for addr in server.local_addrs() {
-        tracing::info!("Opening listen socket on {addr}.");
+        tracing::info!(target: "komar::notice", "Opening listen socket on {addr}.");
+    }
+    if let Err(e) = drop_privileges(settings.user.as_deref()) {
+        tracing::error!("{e}");
+        return ExitCode::from(1);
+    }
+    if let Some(rx) = log_topic {
+        spawn_log_publisher(server.broker().clone(), rx);
     }
     if local_only {
         tracing::info!(
+            target: "komar::notice",
             "Starting in local only mode. Connections will only be possible from clients running on this machine."
         );
     }
     let stop = server.shutdown_handle();
     tokio::spawn(async move {
         wait_for_termination().await;
-        tracing::info!("komar shutting down");
+        tracing::info!(target: "komar::notice", "komar version {} terminating", env!("CARGO_PKG_VERSION"));
         stop.cancel();
     });
     server.run().await;
@@ -120,7 +235,10 @@ async fn serve(config: ServerConfig) -> ExitCode {
 
 async fn wait_for_termination() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };

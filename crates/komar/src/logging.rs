@@ -1,51 +1,226 @@
-//! Log output: Mosquitto-style lines on stderr (`<epoch seconds>: message`)
-//! at the verbosity the flags ask for.
+//! Log output as Mosquitto writes it: `log_dest` (stderr, stdout, file,
+//! syslog, topic, none), `log_type` filtering, `log_timestamp` and
+//! `log_timestamp_format`. Events are classified into Mosquitto's log types
+//! by their tracing target (`komar::notice`, `komar::subscribe`,
+//! `komar::unsubscribe`, `komar::websockets`) or otherwise by level.
 
-use std::fmt;
+use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 
-use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
-use tracing_subscriber::fmt::FmtContext;
-use tracing_subscriber::registry::LookupSpan;
+use komar_config::{LogDest, LogType};
+use komar_server::settings::LogSettings;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
 
-/// `1700000000: message key=value` — the timestamp Mosquitto prints by
-/// default (`log_timestamp true`, epoch seconds).
-struct EpochFormat;
+/// A log line for the `topic` destination: the `$SYS/broker/log/<letter>`
+/// letter and the text. The channel is bounded; lines that do not fit are
+/// dropped (logging must never block the broker).
+pub type TopicLine = (char, String);
 
-impl<S, N> FormatEvent<S, N> for EpochFormat
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        write!(w, "{secs}: ")?;
-        let level = *event.metadata().level();
-        if level == tracing::Level::WARN {
-            write!(w, "Warning: ")?;
-        } else if level == tracing::Level::ERROR {
-            write!(w, "Error: ")?;
-        }
-        ctx.field_format().format_fields(w.by_ref(), event)?;
-        writeln!(w)
+/// Capacity of the `topic` destination's channel.
+const TOPIC_BACKLOG: usize = 1024;
+
+enum Sink {
+    Stdout,
+    Stderr,
+    File(Mutex<File>),
+    Syslog { socket: UnixDatagram, facility: u8 },
+    Topic(mpsc::Sender<TopicLine>),
+}
+
+struct MosquittoLayer {
+    sinks: Vec<Sink>,
+    types: Vec<LogType>,
+    timestamp: bool,
+    format: Option<String>,
+}
+
+fn classify(meta: &tracing::Metadata<'_>) -> LogType {
+    match meta.target() {
+        "komar::notice" => LogType::Notice,
+        "komar::subscribe" => LogType::Subscribe,
+        "komar::unsubscribe" => LogType::Unsubscribe,
+        "komar::websockets" => LogType::Websockets,
+        _ => match *meta.level() {
+            Level::ERROR => LogType::Error,
+            Level::WARN => LogType::Warning,
+            Level::INFO => LogType::Information,
+            _ => LogType::Debug,
+        },
     }
 }
 
-/// Install the logger: `verbose` shows debug detail (like `-v`, which is
-/// `log_type all` in Mosquitto).
-pub fn init(verbose: bool) {
-    let level = if verbose {
-        tracing::Level::DEBUG
+/// Mosquitto's letters for `$SYS/broker/log/<letter>`.
+fn topic_letter(t: LogType) -> char {
+    match t {
+        LogType::Error => 'E',
+        LogType::Warning => 'W',
+        LogType::Notice => 'N',
+        LogType::Information => 'I',
+        LogType::Subscribe | LogType::Unsubscribe => 'M',
+        _ => 'D',
+    }
+}
+
+/// Syslog severities (RFC 5424).
+fn severity(t: LogType) -> u8 {
+    match t {
+        LogType::Error => 3,
+        LogType::Warning => 4,
+        LogType::Notice => 5,
+        LogType::Information | LogType::Subscribe | LogType::Unsubscribe => 6,
+        _ => 7,
+    }
+}
+
+#[derive(Default)]
+struct Text(String);
+
+impl Visit for Text {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={:?}", field.name(), value);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            let _ = write!(self.0, " {}={}", field.name(), value);
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for MosquittoLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let kind = classify(event.metadata());
+        if !self.types.contains(&kind) {
+            return;
+        }
+        let mut text = Text::default();
+        match kind {
+            LogType::Error => text.0.push_str("Error: "),
+            LogType::Warning => text.0.push_str("Warning: "),
+            _ => {}
+        }
+        event.record(&mut text);
+        let message = text.0;
+        let line = if self.timestamp {
+            let now = chrono::Local::now();
+            match &self.format {
+                Some(f) => format!("{}: {message}", now.format(f)),
+                None => format!("{}: {message}", now.timestamp()),
+            }
+        } else {
+            message.clone()
+        };
+        for sink in &self.sinks {
+            match sink {
+                Sink::Stdout => {
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                }
+                Sink::Stderr => {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+                Sink::File(f) => {
+                    let _ = writeln!(f.lock(), "{line}");
+                }
+                Sink::Syslog { socket, facility } => {
+                    let pri = u16::from(*facility) * 8 + u16::from(severity(kind));
+                    let _ = socket.send(
+                        format!("<{pri}>komar[{}]: {message}", std::process::id()).as_bytes(),
+                    );
+                }
+                Sink::Topic(tx) => {
+                    let _ = tx.try_send((topic_letter(kind), message.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn open_syslog(facility: Option<u8>) -> std::io::Result<Sink> {
+    let socket = UnixDatagram::unbound()?;
+    socket.connect("/dev/log")?;
+    // `log_facility N` is localN (16 + N); Mosquitto's default is daemon (3).
+    let facility = facility.map_or(3, |n| 16 + n);
+    Ok(Sink::Syslog { socket, facility })
+}
+
+fn open_file(path: &Path) -> std::io::Result<Sink> {
+    let f = OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(Sink::File(Mutex::new(f)))
+}
+
+/// Install logging as `settings` asks (`verbose` = `log_type all`).
+/// Returns the receiving end of the `topic` destination, if configured,
+/// for the server to publish from.
+///
+/// # Errors
+/// A log file or syslog socket could not be opened.
+pub fn init(
+    settings: &LogSettings,
+    verbose: bool,
+) -> Result<Option<mpsc::Receiver<TopicLine>>, String> {
+    let mut sinks = Vec::new();
+    let mut topic_rx = None;
+    for dest in &settings.dest {
+        match dest {
+            LogDest::Stdout => sinks.push(Sink::Stdout),
+            LogDest::Stderr => sinks.push(Sink::Stderr),
+            LogDest::File(p) => sinks.push(
+                open_file(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))?,
+            ),
+            LogDest::Syslog => match open_syslog(settings.facility) {
+                Ok(s) => sinks.push(s),
+                // No syslog daemon (containers): say so on stderr and go on.
+                Err(e) => eprintln!("Warning: cannot reach syslog at /dev/log: {e}"),
+            },
+            LogDest::Topic => {
+                let (tx, rx) = mpsc::channel(TOPIC_BACKLOG);
+                sinks.push(Sink::Topic(tx));
+                topic_rx = Some(rx);
+            }
+            LogDest::Dlt | LogDest::Android => {}
+        }
+    }
+    let types = if verbose {
+        vec![
+            LogType::Debug,
+            LogType::Error,
+            LogType::Warning,
+            LogType::Notice,
+            LogType::Information,
+            LogType::Subscribe,
+            LogType::Unsubscribe,
+            LogType::Websockets,
+            LogType::Internal,
+        ]
     } else {
-        tracing::Level::INFO
+        settings.types.clone()
     };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .event_format(EpochFormat)
-        .try_init();
+    let max = if types.contains(&LogType::Debug) {
+        tracing::level_filters::LevelFilter::DEBUG
+    } else {
+        tracing::level_filters::LevelFilter::INFO
+    };
+    let layer = MosquittoLayer {
+        sinks,
+        types,
+        timestamp: settings.timestamp,
+        format: settings.timestamp_format.clone(),
+    };
+    let subscriber = tracing_subscriber::registry().with(layer.with_filter(max));
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    Ok(topic_rx)
 }
