@@ -48,6 +48,11 @@ impl FileSecurity {
         }
     }
 
+    /// A copy of every listener's rules.
+    pub fn snapshot(&self) -> Vec<ListenerRules> {
+        self.rules.read().as_ref().clone()
+    }
+
     /// Replace every listener's rules (reload).
     pub fn replace(&self, rules: Vec<ListenerRules>) {
         *self.rules.write() = Arc::new(rules);

@@ -158,7 +158,12 @@ async fn accept(
     let username: Option<Arc<str>> = connect.username.as_deref().map(Arc::from);
     let decision = authenticate(shared, listener.index, &connect).await;
     if let AuthDecision::Deny(code) = decision {
-        tracing::info!(%peer, client_id = %connect.client_id, reason = %code, "client refused: not authorised");
+        let id = if connect.client_id.is_empty() {
+            "<unknown>"
+        } else {
+            &connect.client_id
+        };
+        tracing::info!("Client {id} from {peer} disconnected, not authorised ({code}).");
         refuse(out, version, code);
         return None;
     }

@@ -164,6 +164,8 @@ pub struct Settings {
     /// Warnings to log at start (never-supported options, file problems
     /// Mosquitto also only logs).
     pub warnings: Vec<String>,
+    /// No listener configured: Mosquitto's "local only" mode.
+    pub local_only: bool,
 }
 
 fn at(u: &OptionUse) -> String {
@@ -409,6 +411,7 @@ pub fn without_file(ports: &[u16]) -> Settings {
         pid_file: None,
         user: None,
         warnings: Vec::new(),
+        local_only: true,
     }
 }
 
@@ -427,6 +430,7 @@ pub fn from_config(cfg: &Config, cli_ports: &[u16]) -> Result<Settings, Vec<Stri
     let mut listeners = Vec::new();
     let mut rules = Vec::new();
     let explicit: Vec<&Listener> = all_listeners(cfg).collect();
+    let local_only = explicit.is_empty();
     if explicit.is_empty() {
         // Local-only mode (or `-p` ports): loopback, anonymous unless the
         // file says otherwise.
@@ -528,6 +532,7 @@ pub fn from_config(cfg: &Config, cli_ports: &[u16]) -> Result<Settings, Vec<Stri
         pid_file: cfg.pid_file.clone(),
         user: cfg.user.clone(),
         warnings,
+        local_only,
     })
 }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use komar_server::settings::{self, Settings};
-use komar_server::{ListenAddr, Server, ServerConfig};
+use komar_server::{Server, ServerConfig};
 
 /// The broker's flags, spelled as Mosquitto spells them.
 #[derive(Debug, Parser)]
@@ -84,16 +84,13 @@ pub fn main(args: Vec<String>) -> ExitCode {
         println!("Configuration file is valid.");
         return ExitCode::SUCCESS;
     }
-    let log_topic = match crate::logging::init(&settings.log, args.verbose) {
-        Ok(rx) => rx,
+    let (logging, log_topic) = match crate::logging::Logging::init(&settings.log, args.verbose) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("Error: {e}");
             return ExitCode::from(1);
         }
     };
-    if let Some(path) = &args.config_file {
-        tracing::info!(target: "komar::notice", "Config loaded from {}.", path.display());
-    }
     for w in &settings.warnings {
         tracing::warn!("{w}");
     }
@@ -122,7 +119,11 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let code = runtime.block_on(serve(settings, log_topic));
+    let reload = Reload {
+        args: &args,
+        logging: &logging,
+    };
+    let code = runtime.block_on(serve(settings, log_topic, reload));
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }
@@ -190,16 +191,64 @@ fn spawn_log_publisher(
     });
 }
 
+/// What a SIGHUP needs: the flags (for the configuration path) and the
+/// logger.
+struct Reload<'a> {
+    args: &'a BrokerArgs,
+    logging: &'a crate::logging::Logging,
+}
+
+impl Reload<'_> {
+    /// Re-read the configuration file and apply what can change while
+    /// running: password and ACL files, anonymous access, logging. A broken
+    /// file keeps the running configuration.
+    fn apply(&self, running: &Settings) {
+        if self.args.config_file.is_none() {
+            return;
+        }
+        tracing::info!(target: "komar::notice", "Reloading config.");
+        let new = match load_settings(self.args) {
+            Ok(s) => s,
+            Err(errors) => {
+                for e in errors {
+                    tracing::error!("{e}");
+                }
+                tracing::error!("Configuration not reloaded: keeping the running configuration.");
+                return;
+            }
+        };
+        let same_listeners = new.server.listeners.len() == running.server.listeners.len()
+            && new
+                .server
+                .listeners
+                .iter()
+                .zip(&running.server.listeners)
+                .all(|(a, b)| a.addr == b.addr);
+        if same_listeners {
+            running.security.replace(new.security.snapshot());
+        } else {
+            tracing::warn!("Listeners changed: restart Komar to apply listener changes; password and ACL files not reloaded.");
+        }
+        if let Err(e) = self.logging.reload(&new.log) {
+            tracing::error!("{e}");
+        }
+        for w in &new.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+}
+
 async fn serve(
     settings: Settings,
-    log_topic: Option<tokio::sync::mpsc::Receiver<crate::logging::TopicLine>>,
+    log_topic: tokio::sync::mpsc::Receiver<crate::logging::TopicLine>,
+    reload: Reload<'_>,
 ) -> ExitCode {
-    let config: ServerConfig = settings.server;
+    let config: ServerConfig = settings.server.clone();
     tracing::info!(target: "komar::notice", "komar version {} starting", env!("CARGO_PKG_VERSION"));
-    let local_only = config.listeners.iter().all(|l| match &l.addr {
-        ListenAddr::Tcp(a) => a.ip().is_loopback(),
-        ListenAddr::Unix(_) => true,
-    });
+    if let Some(path) = &reload.args.config_file {
+        tracing::info!(target: "komar::notice", "Config loaded from {}.", path.display());
+    }
+    let local_only = settings.local_only;
     let server = match Server::bind(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -214,9 +263,7 @@ async fn serve(
         tracing::error!("{e}");
         return ExitCode::from(1);
     }
-    if let Some(rx) = log_topic {
-        spawn_log_publisher(server.broker().clone(), rx);
-    }
+    spawn_log_publisher(server.broker().clone(), log_topic);
     if local_only {
         tracing::info!(
             target: "komar::notice",
@@ -224,12 +271,25 @@ async fn serve(
         );
     }
     let stop = server.shutdown_handle();
-    tokio::spawn(async move {
-        wait_for_termination().await;
-        tracing::info!(target: "komar::notice", "komar version {} terminating", env!("CARGO_PKG_VERSION"));
-        stop.cancel();
-    });
-    server.run().await;
+    let run = server.run();
+    tokio::pin!(run);
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let terminate = wait_for_termination();
+    tokio::pin!(terminate);
+    loop {
+        tokio::select! {
+            _ = &mut run => break,
+            _ = &mut terminate => {
+                tracing::info!(target: "komar::notice", "komar version {} terminating", env!("CARGO_PKG_VERSION"));
+                stop.cancel();
+                run.as_mut().await;
+                break;
+            }
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                reload.apply(&settings);
+            }
+        }
+    }
     ExitCode::SUCCESS
 }
 

@@ -15,6 +15,7 @@ use komar_server::settings::LogSettings;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
@@ -162,18 +163,12 @@ fn open_file(path: &Path) -> std::io::Result<Sink> {
     Ok(Sink::File(Mutex::new(f)))
 }
 
-/// Install logging as `settings` asks (`verbose` = `log_type all`).
-/// Returns the receiving end of the `topic` destination, if configured,
-/// for the server to publish from.
-///
-/// # Errors
-/// A log file or syslog socket could not be opened.
-pub fn init(
+fn build_layer(
     settings: &LogSettings,
     verbose: bool,
-) -> Result<Option<mpsc::Receiver<TopicLine>>, String> {
+    topic_tx: Option<&mpsc::Sender<TopicLine>>,
+) -> Result<MosquittoLayer, String> {
     let mut sinks = Vec::new();
-    let mut topic_rx = None;
     for dest in &settings.dest {
         match dest {
             LogDest::Stdout => sinks.push(Sink::Stdout),
@@ -187,9 +182,9 @@ pub fn init(
                 Err(e) => eprintln!("Warning: cannot reach syslog at /dev/log: {e}"),
             },
             LogDest::Topic => {
-                let (tx, rx) = mpsc::channel(TOPIC_BACKLOG);
-                sinks.push(Sink::Topic(tx));
-                topic_rx = Some(rx);
+                if let Some(tx) = topic_tx {
+                    sinks.push(Sink::Topic(tx.clone()));
+                }
             }
             LogDest::Dlt | LogDest::Android => {}
         }
@@ -209,18 +204,80 @@ pub fn init(
     } else {
         settings.types.clone()
     };
-    let max = if types.contains(&LogType::Debug) {
-        tracing::level_filters::LevelFilter::DEBUG
-    } else {
-        tracing::level_filters::LevelFilter::INFO
-    };
-    let layer = MosquittoLayer {
+    Ok(MosquittoLayer {
         sinks,
         types,
         timestamp: settings.timestamp,
         format: settings.timestamp_format.clone(),
-    };
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(max));
-    let _ = tracing::subscriber::set_global_default(subscriber);
-    Ok(topic_rx)
+    })
+}
+
+type Registry = tracing_subscriber::Registry;
+type LevelHandle = tracing_subscriber::reload::Handle<LevelFilter, Registry>;
+type WithLevel = tracing_subscriber::layer::Layered<
+    tracing_subscriber::reload::Layer<LevelFilter, Registry>,
+    Registry,
+>;
+type LayerHandle = tracing_subscriber::reload::Handle<MosquittoLayer, WithLevel>;
+
+fn max_level(layer: &MosquittoLayer) -> LevelFilter {
+    if layer.types.contains(&LogType::Debug) {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    }
+}
+
+/// The installed logger, for reloading on SIGHUP.
+pub struct Logging {
+    level: LevelHandle,
+    layer: LayerHandle,
+    topic_tx: mpsc::Sender<TopicLine>,
+    verbose: bool,
+}
+
+impl Logging {
+    /// Install logging as `settings` asks (`verbose` = `log_type all`,
+    /// which also wins over later reloads, as in Mosquitto). Returns the
+    /// logger and the receiving end of the `topic` destination, for the
+    /// server to publish from.
+    ///
+    /// # Errors
+    /// A log file could not be opened.
+    pub fn init(
+        settings: &LogSettings,
+        verbose: bool,
+    ) -> Result<(Logging, mpsc::Receiver<TopicLine>), String> {
+        let (topic_tx, topic_rx) = mpsc::channel(TOPIC_BACKLOG);
+        let layer = build_layer(settings, verbose, Some(&topic_tx))?;
+        let (level, level_handle) = tracing_subscriber::reload::Layer::new(max_level(&layer));
+        let (layer, layer_handle) = tracing_subscriber::reload::Layer::new(layer);
+        let subscriber = tracing_subscriber::registry().with(level).with(layer);
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        Ok((
+            Logging {
+                level: level_handle,
+                layer: layer_handle,
+                topic_tx,
+                verbose,
+            },
+            topic_rx,
+        ))
+    }
+
+    /// Apply new logging settings (and reopen log files, for rotation).
+    ///
+    /// # Errors
+    /// A log file could not be opened; the old logger stays.
+    pub fn reload(&self, settings: &LogSettings) -> Result<(), String> {
+        let layer = build_layer(settings, self.verbose, Some(&self.topic_tx))?;
+        let level = max_level(&layer);
+        self.layer
+            .reload(layer)
+            .map_err(|e| format!("cannot reload logging: {e}"))?;
+        self.level
+            .reload(level)
+            .map_err(|e| format!("cannot reload logging: {e}"))?;
+        Ok(())
+    }
 }

@@ -11,7 +11,12 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some(tool @ ("pub" | "sub" | "rr" | "passwd" | "bench")) => {
+        Some("passwd") => {
+            let rest: Vec<String> = args.iter().skip(2).cloned().collect();
+            let code = komar_auth::passwd_main(&rest, &mut komar_auth::TerminalIo::new());
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+        Some(tool @ ("pub" | "sub" | "rr" | "bench")) => {
             eprintln!("komar {tool}: not available in this build yet");
             ExitCode::from(1)
         }
