@@ -136,7 +136,7 @@ impl Broker {
         let will = c
             .will
             .as_ref()
-            .map(|w| WillSpec::from_connect(w, &req.listener));
+            .map(|w| Box::new(WillSpec::from_connect(w, &req.listener)));
         let identity = Arc::new(ClientIdentity {
             client_id: client_id.clone(),
             username: req.username.clone(),

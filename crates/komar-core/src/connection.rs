@@ -157,7 +157,9 @@ pub struct Connection {
     keep_alive: Option<Duration>,
     last_rx: Instant,
     last_now: Instant,
-    will: Option<WillSpec>,
+    /// Boxed: most clients have no will, and an idle connection should not
+    /// pay ~200 bytes for one.
+    will: Option<Box<WillSpec>>,
     /// Topic aliases the client set up (index = alias - 1).
     aliases_in: Vec<Option<TopicName>>,
     /// Outgoing QoS 1/2 messages allowed in flight.
@@ -185,7 +187,7 @@ impl Connection {
         connect: &komar_proto::Connect,
         keep_alive: u16,
         session_expiry: u32,
-        will: Option<WillSpec>,
+        will: Option<Box<WillSpec>>,
         now: Instant,
     ) -> Connection {
         let props = &connect.properties;

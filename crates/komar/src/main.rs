@@ -17,8 +17,33 @@ fn main() -> ExitCode {
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         Some(tool @ ("pub" | "sub" | "rr" | "bench")) => {
-            eprintln!("komar {tool}: not available in this build yet");
-            ExitCode::from(1)
+            let rest: Vec<String> = args.iter().skip(2).cloned().collect();
+            let runtime = if tool == "bench" {
+                tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+            } else {
+                // The client tools are one connection each: one thread.
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            };
+            let runtime = match runtime {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("komar {tool}: cannot start the runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let code = runtime.block_on(async move {
+                match tool {
+                    "pub" => komar_tools::pub_main(rest).await,
+                    "sub" => komar_tools::sub_main(rest).await,
+                    "rr" => komar_tools::rr_main(rest).await,
+                    _ => komar_bench::bench_main(rest).await,
+                }
+            });
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
         _ => broker_cmd::main(args),
     }
