@@ -139,7 +139,12 @@ impl DecodeError {
                 ReasonCode::TOPIC_NAME_INVALID
             }
             DecodeError::InvalidTopicFilter(_) => ReasonCode::TOPIC_FILTER_INVALID,
-            DecodeError::PropertyNotAllowed { .. }
+            // A packet that parses but breaks a rule is a Protocol Error
+            // (§1.2): packet id 0 [MQTT-2.2.1-3], no topic filter (§3.8.3,
+            // §3.10.3), bad or duplicate properties.
+            DecodeError::ZeroPacketId(_)
+            | DecodeError::NoTopicFilters(_)
+            | DecodeError::PropertyNotAllowed { .. }
             | DecodeError::DuplicateProperty(_)
             | DecodeError::BadPropertyValue { .. }
             | DecodeError::NoLocalOnSharedSubscription

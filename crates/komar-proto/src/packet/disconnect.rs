@@ -42,15 +42,18 @@ impl Disconnect {
         Ok(d)
     }
 
+    /// The reason code and properties are left out only for a normal
+    /// disconnection without properties. Otherwise both are written, even
+    /// an empty property list: the specification lets a sender stop after
+    /// the reason code, but some widely used clients (rumqttc 0.24) cannot
+    /// read a DISCONNECT that does.
     pub(crate) fn body_len(&self, version: ProtocolVersion) -> usize {
-        if !version.is_v5() {
+        if !version.is_v5()
+            || (self.properties.is_empty() && self.reason_code == ReasonCode::NORMAL_DISCONNECTION)
+        {
             0
-        } else if !self.properties.is_empty() {
-            1 + self.properties.wire_len()
-        } else if self.reason_code != ReasonCode::NORMAL_DISCONNECTION {
-            1
         } else {
-            0
+            1 + self.properties.wire_len()
         }
     }
 
