@@ -128,6 +128,7 @@ mod tests {
             client_id: Arc::from("c1"),
             username: user.map(Arc::from),
             listener: 0,
+            password: None,
         }
     }
 

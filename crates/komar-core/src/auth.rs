@@ -3,9 +3,22 @@
 //! embedding Komar) answers. The default allows everything, which is what
 //! Mosquitto's local-only mode does.
 
+use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use komar_proto::ReasonCode;
+
+/// A password kept for re-checking logins when the password file is
+/// reloaded (as Mosquitto does). Its `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Bytes);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
 
 /// Who a client is, as checks see it.
 #[derive(Debug, Clone)]
@@ -16,6 +29,8 @@ pub struct ClientIdentity {
     pub username: Option<Arc<str>>,
     /// Index of the listener the client came through.
     pub listener: usize,
+    /// The password the client logged in with, for re-checks on reload.
+    pub password: Option<Secret>,
 }
 
 /// Access checks on topics. Implementations must be cheap: they run on the

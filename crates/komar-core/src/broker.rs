@@ -497,6 +497,36 @@ impl Broker {
         }
     }
 
+    /// Every session with a connection attached, with who is connected.
+    pub fn online_clients(&self) -> Vec<(Arc<Session>, Arc<ClientIdentity>)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            for session in shard.lock().values() {
+                let s = session.lock();
+                if let (Some(_), Some(id)) = (s.owner, &s.identity) {
+                    out.push((session.clone(), id.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Close the connection attached to `session`, sending v5 clients
+    /// DISCONNECT with `code` (e.g. after its login was revoked on reload).
+    pub fn kick(&self, session: &Arc<Session>, code: komar_proto::ReasonCode) {
+        let waker = {
+            let mut s = session.lock();
+            if s.owner.is_none() {
+                return;
+            }
+            s.kick = Some(code);
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// Retained messages matching `filter`, unexpired at `now`.
     pub(crate) fn retained_matching(&self, filter: &str, now: Instant) -> Vec<Arc<Message>> {
         let mut out = Vec::new();

@@ -141,7 +141,9 @@ impl Broker {
             client_id: client_id.clone(),
             username: req.username.clone(),
             listener: req.listener_index,
+            password: c.password.clone().map(crate::auth::Secret),
         });
+        session.lock().identity = Some(identity.clone());
         self.stats().client_connected();
         self.stats()
             .connections_total

@@ -51,6 +51,9 @@ pub enum CloseReason {
     TakenOver,
     /// The broker is shutting down.
     ServerShutdown,
+    /// The broker closed the connection (e.g. its login was revoked on
+    /// reload); v5 clients get this code.
+    Administrative(ReasonCode),
     /// The network connection failed or was closed.
     ConnectionLost,
 }
@@ -64,6 +67,7 @@ impl CloseReason {
             CloseReason::KeepAliveTimeout => Some(ReasonCode::KEEP_ALIVE_TIMEOUT),
             CloseReason::TakenOver => Some(ReasonCode::SESSION_TAKEN_OVER),
             CloseReason::ServerShutdown => Some(ReasonCode::SERVER_SHUTTING_DOWN),
+            CloseReason::Administrative(rc) => Some(rc),
             CloseReason::ClientDisconnect(_) | CloseReason::ConnectionLost => None,
         }
     }
@@ -718,7 +722,8 @@ impl Connection {
     /// over; otherwise registers `cx` to be woken by the next push.
     pub fn poll_outbox(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut s = self.session.lock();
-        if s.owner != Some(self.gen) || self.resend_pending || self.can_send(&s) {
+        if s.owner != Some(self.gen) || s.kick.is_some() || self.resend_pending || self.can_send(&s)
+        {
             return Poll::Ready(());
         }
         match &s.waker {
@@ -755,6 +760,10 @@ impl Connection {
             if s.owner != Some(self.gen) {
                 drop(s);
                 return Err(self.close(CloseReason::TakenOver, out));
+            }
+            if let Some(code) = s.kick.take() {
+                drop(s);
+                return Err(self.close(CloseReason::Administrative(code), out));
             }
             if self.resend_pending {
                 self.resend_pending = false;

@@ -152,20 +152,27 @@ async fn establish<R: ConnRead>(
 /// Mosquitto's wording for why a client went away.
 fn log_disconnect(client_id: &str, reason: CloseReason) {
     match reason {
-        CloseReason::ClientDisconnect(_) => tracing::info!("Client {client_id} disconnected."),
+        CloseReason::ClientDisconnect(_) => {
+            tracing::info!(target: "komar::notice", "Client {client_id} disconnected.")
+        }
         CloseReason::KeepAliveTimeout => {
-            tracing::info!("Client {client_id} has exceeded timeout, disconnecting.")
+            tracing::info!(target: "komar::notice", "Client {client_id} has exceeded timeout, disconnecting.")
         }
         CloseReason::TakenOver => {
-            tracing::info!("Client {client_id} already connected, closing old connection.")
+            tracing::info!(target: "komar::notice", "Client {client_id} already connected, closing old connection.")
         }
         CloseReason::ProtocolError(rc) => {
-            tracing::info!("Client {client_id} disconnected due to protocol error ({rc}).")
+            tracing::info!(target: "komar::notice", "Client {client_id} disconnected due to protocol error ({rc}).")
         }
         CloseReason::ServerShutdown => {
-            tracing::info!("Client {client_id} disconnected: broker shutting down.")
+            tracing::info!(target: "komar::notice", "Client {client_id} disconnected: broker shutting down.")
         }
-        CloseReason::ConnectionLost => tracing::info!("Client {client_id} closed its connection."),
+        CloseReason::Administrative(rc) => {
+            tracing::info!(target: "komar::notice", "Client {client_id} disconnected by the broker ({rc}).")
+        }
+        CloseReason::ConnectionLost => {
+            tracing::info!(target: "komar::notice", "Client {client_id} closed its connection.")
+        }
     }
 }
 
@@ -186,7 +193,7 @@ async fn accept(
         } else {
             &connect.client_id
         };
-        tracing::info!("Client {id} from {peer} disconnected, not authorised ({code}).");
+        tracing::info!(target: "komar::notice", "Client {id} from {peer} disconnected, not authorised ({code}).");
         refuse(out, version, code);
         return None;
     }
@@ -201,6 +208,7 @@ async fn accept(
         ConnectOutcome::Accepted(conn, connack) => {
             if shared.connection_messages {
                 tracing::info!(
+                    target: "komar::notice",
                     "New client connected from {} as {} (p{}, c{}, k{}).",
                     peer,
                     conn.client_id(),

@@ -37,6 +37,30 @@ use tokio_util::task::TaskTracker;
 
 pub use listener::{ListenAddr, ListenerConfig};
 
+/// Re-check the login of every connected client against `authenticator`
+/// (after the password file, ACL or `allow_anonymous` changed on reload),
+/// and disconnect those no longer allowed — as Mosquitto does on SIGHUP.
+/// Hashing may be slow: call it from a blocking-work thread. Returns how
+/// many clients were disconnected.
+pub fn recheck_logins(broker: &Broker, authenticator: &dyn Authenticator) -> usize {
+    let mut kicked = 0;
+    for (session, id) in broker.online_clients() {
+        let password = id.password.as_ref().map(|p| &p.0[..]);
+        if let komar_core::AuthDecision::Deny(code) =
+            authenticator.authenticate(id.listener, &id.client_id, id.username.as_deref(), password)
+        {
+            tracing::info!(
+                target: "komar::notice",
+                "Client {} is no longer authorised after reload: disconnecting.",
+                id.client_id
+            );
+            broker.kick(&session, code);
+            kicked += 1;
+        }
+    }
+    kicked
+}
+
 /// How long shutdown waits for connections to flush before giving up.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 

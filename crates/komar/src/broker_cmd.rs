@@ -167,8 +167,8 @@ fn spawn_log_publisher(
     mut rx: tokio::sync::mpsc::Receiver<crate::logging::TopicLine>,
 ) {
     tokio::spawn(async move {
-        while let Some((letter, text)) = rx.recv().await {
-            let Ok(topic) = komar_proto::TopicName::new(&format!("$SYS/broker/log/{letter}"))
+        while let Some((suffix, text)) = rx.recv().await {
+            let Ok(topic) = komar_proto::TopicName::new(&format!("$SYS/broker/log/{suffix}"))
             else {
                 continue;
             };
@@ -202,7 +202,7 @@ impl Reload<'_> {
     /// Re-read the configuration file and apply what can change while
     /// running: password and ACL files, anonymous access, logging. A broken
     /// file keeps the running configuration.
-    fn apply(&self, running: &Settings) {
+    fn apply(&self, running: &Settings, broker: &std::sync::Arc<komar_core::Broker>) {
         if self.args.config_file.is_none() {
             return;
         }
@@ -226,6 +226,10 @@ impl Reload<'_> {
                 .all(|(a, b)| a.addr == b.addr);
         if same_listeners {
             running.security.replace(new.security.snapshot());
+            // Clients whose login the new files no longer accept go, as in
+            // Mosquitto; hashing runs off the async workers.
+            let (broker, security) = (broker.clone(), running.security.clone());
+            tokio::task::spawn_blocking(move || komar_server::recheck_logins(&broker, &*security));
         } else {
             tracing::warn!("Listeners changed: restart Komar to apply listener changes; password and ACL files not reloaded.");
         }
@@ -271,6 +275,7 @@ async fn serve(
         );
     }
     let stop = server.shutdown_handle();
+    let broker = server.broker().clone();
     let run = server.run();
     tokio::pin!(run);
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -286,7 +291,7 @@ async fn serve(
                 break;
             }
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                reload.apply(&settings);
+                reload.apply(&settings, &broker);
             }
         }
     }

@@ -20,10 +20,10 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
-/// A log line for the `topic` destination: the `$SYS/broker/log/<letter>`
-/// letter and the text. The channel is bounded; lines that do not fit are
+/// A log line for the `topic` destination: the `$SYS/broker/log/...`
+/// suffix and the text. The channel is bounded; lines that do not fit are
 /// dropped (logging must never block the broker).
-pub type TopicLine = (char, String);
+pub type TopicLine = (&'static str, String);
 
 /// Capacity of the `topic` destination's channel.
 const TOPIC_BACKLOG: usize = 1024;
@@ -58,15 +58,17 @@ fn classify(meta: &tracing::Metadata<'_>) -> LogType {
     }
 }
 
-/// Mosquitto's letters for `$SYS/broker/log/<letter>`.
-fn topic_letter(t: LogType) -> char {
+/// Mosquitto's `$SYS/broker/log/...` suffix for each log type.
+fn topic_suffix(t: LogType) -> &'static str {
     match t {
-        LogType::Error => 'E',
-        LogType::Warning => 'W',
-        LogType::Notice => 'N',
-        LogType::Information => 'I',
-        LogType::Subscribe | LogType::Unsubscribe => 'M',
-        _ => 'D',
+        LogType::Error => "E",
+        LogType::Warning => "W",
+        LogType::Notice => "N",
+        LogType::Information => "I",
+        LogType::Subscribe => "M/subscribe",
+        LogType::Unsubscribe => "M/unsubscribe",
+        LogType::Websockets => "WS",
+        _ => "D",
     }
 }
 
@@ -143,7 +145,7 @@ impl<S: Subscriber> Layer<S> for MosquittoLayer {
                     );
                 }
                 Sink::Topic(tx) => {
-                    let _ = tx.try_send((topic_letter(kind), message.clone()));
+                    let _ = tx.try_send((topic_suffix(kind), message.clone()));
                 }
             }
         }

@@ -71,6 +71,11 @@ pub struct SessionInner {
     pub pending_will: Option<Arc<Message>>,
     /// Messages dropped by limits for this session.
     pub dropped: u64,
+    /// Who the attached connection is (for re-checking logins on reload).
+    pub identity: Option<Arc<crate::auth::ClientIdentity>>,
+    /// Set when the broker wants the attached connection closed (its login
+    /// was revoked): the connection sends DISCONNECT with this code.
+    pub kick: Option<komar_proto::ReasonCode>,
 }
 
 /// One client's session, shared by the session table, the subscription
@@ -110,6 +115,8 @@ impl Session {
                 epoch: 0,
                 pending_will: None,
                 dropped: 0,
+                identity: None,
+                kick: None,
             }),
         }
     }
