@@ -15,6 +15,7 @@
 //! - a user name and no password file: allowed only if anonymous clients
 //!   are (there is nothing to check the name against).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use komar_core::{AuthDecision, Authenticator, Authorizer, ClientIdentity};
@@ -38,12 +39,16 @@ pub struct ListenerRules {
 #[derive(Debug, Default)]
 pub struct FileSecurity {
     rules: RwLock<Arc<Vec<ListenerRules>>>,
+    /// Whether any listener has an ACL: without one every topic check is
+    /// answered without taking the lock (the publish path's fast path).
+    any_acl: AtomicBool,
 }
 
 impl FileSecurity {
     /// Rules for listeners `0..rules.len()`.
     pub fn new(rules: Vec<ListenerRules>) -> FileSecurity {
         FileSecurity {
+            any_acl: AtomicBool::new(rules.iter().any(|r| r.acl.is_some())),
             rules: RwLock::new(Arc::new(rules)),
         }
     }
@@ -55,7 +60,9 @@ impl FileSecurity {
 
     /// Replace every listener's rules (reload).
     pub fn replace(&self, rules: Vec<ListenerRules>) {
+        let any_acl = rules.iter().any(|r| r.acl.is_some());
         *self.rules.write() = Arc::new(rules);
+        self.any_acl.store(any_acl, Ordering::Release);
     }
 
     fn with<R>(&self, listener: usize, f: impl FnOnce(Option<&ListenerRules>) -> R) -> R {
@@ -64,6 +71,9 @@ impl FileSecurity {
     }
 
     fn acl_allows(&self, client: &ClientIdentity, topic: &str, access: Access) -> bool {
+        if !self.any_acl.load(Ordering::Acquire) {
+            return true;
+        }
         self.with(client.listener, |r| match r.and_then(|r| r.acl.as_ref()) {
             Some(acl) => acl.check(&client.client_id, client.username.as_deref(), topic, access),
             None => true,
@@ -115,7 +125,7 @@ impl Authorizer for FileSecurity {
     }
 
     fn restricts(&self) -> bool {
-        self.rules.read().iter().any(|r| r.acl.is_some())
+        self.any_acl.load(Ordering::Acquire)
     }
 }
 

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use komar_proto::{
-    encode, varint_len, AckProperties, Disconnect, LastWill, Packet, PacketId, ProtocolVersion,
-    PubResp, Publish, PublishProperties, QoS, QosPid, ReasonCode, SubAck, Subscribe, TopicFilter,
-    TopicName, UnsubAck, Unsubscribe,
+    encode, AckProperties, Disconnect, LastWill, Packet, PacketId, ProtocolVersion, PubResp,
+    Publish, PublishHead, PublishProperties, QoS, QosPid, ReasonCode, SubAck, Subscribe,
+    TopicFilter, TopicName, UnsubAck, Unsubscribe,
 };
 
 use crate::auth::ClientIdentity;
@@ -840,44 +840,50 @@ impl Connection {
     ) -> bool {
         let m = &d.msg;
         let topic = match &self.listener.mount_point {
+            // A client of a mounted listener sees its topics without the
+            // mount point.
             Some(mp) => m
                 .topic
                 .as_str()
                 .strip_prefix(&**mp)
-                .and_then(|t| TopicName::new(t).ok())
-                .unwrap_or_else(|| m.topic.clone()),
-            None => m.topic.clone(),
+                .filter(|t| !t.is_empty())
+                .unwrap_or(m.topic.as_str()),
+            None => m.topic.as_str(),
         };
-        let mut properties = if self.version.is_v5() {
-            m.properties.clone()
+        let v5 = self.version.is_v5();
+        let empty = PublishProperties::default();
+        let adjusted;
+        let properties = if !v5 {
+            &empty
+        } else if m.expires_at.is_none() && d.sub_ids == SubIds::None {
+            &m.properties
         } else {
-            PublishProperties::default()
-        };
-        if self.version.is_v5() {
+            let mut p = m.properties.clone();
             // [MQTT-3.3.2-6] the remaining lifetime, not the original one.
-            properties.message_expiry_interval = m.remaining_expiry(now);
-            properties.subscription_identifiers = d.sub_ids.to_vec();
-        }
-        let p = Publish {
+            p.message_expiry_interval = m.remaining_expiry(now);
+            p.subscription_identifiers = d.sub_ids.to_vec();
+            adjusted = p;
+            &adjusted
+        };
+        let head = PublishHead {
             dup,
             qos_pid,
             retain: d.retain,
             topic,
             properties,
-            payload: m.payload.clone(),
+            payload_len: m.payload.len(),
         };
-        let body = p.body_len(self.version);
-        if 1 + varint_len(body) + body > self.client_max_packet {
+        if head.packet_len(self.version) > self.client_max_packet {
             tracing::debug!(client_id = %self.identity.client_id, "message larger than the client's maximum packet size dropped");
             self.stats.publish_dropped += 1;
             return false;
         }
         let version = self.version;
-        let large = p.payload.len() >= ZERO_COPY_THRESHOLD;
+        let large = m.payload.len() >= ZERO_COPY_THRESHOLD;
         let r = out.write_with(|b| {
-            p.encode_head(version, b)?;
+            head.encode(version, b)?;
             if !large {
-                b.extend_from_slice(&p.payload);
+                b.extend_from_slice(&m.payload);
             }
             Ok::<(), komar_proto::EncodeError>(())
         });
@@ -886,7 +892,7 @@ impl Connection {
             return false;
         }
         if large {
-            out.push_chunk(p.payload);
+            out.push_chunk(m.payload.clone());
         }
         self.stats.messages_sent += 1;
         self.stats.publish_sent += 1;

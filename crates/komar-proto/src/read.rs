@@ -79,11 +79,7 @@ impl Reader {
     /// without U+0000 [MQTT-1.5.4-2].
     pub(crate) fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
         let raw = self.binary(what)?;
-        let s = std::str::from_utf8(&raw).map_err(|_| DecodeError::InvalidUtf8(what))?;
-        if s.contains('\0') {
-            return Err(DecodeError::InvalidUtf8(what));
-        }
-        Ok(s.to_owned())
+        Ok(utf8(&raw, what)?.to_owned())
     }
 
     /// Fail if any byte is left [the packet's length must match its fields].
@@ -103,6 +99,15 @@ impl Reader {
     ) -> Result<Reader, DecodeError> {
         Ok(Reader::new(self.take(n, what)?))
     }
+}
+
+/// Check the UTF-8 string rules (§1.5.4) on `raw` without copying it.
+pub(crate) fn utf8<'a>(raw: &'a [u8], what: &'static str) -> Result<&'a str, DecodeError> {
+    let s = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8(what))?;
+    if s.contains('\0') {
+        return Err(DecodeError::InvalidUtf8(what));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub use auth::Auth;
 pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
 pub use disconnect::Disconnect;
-pub use publish::Publish;
+pub use publish::{Publish, PublishHead};
 pub use subscribe::{SubAck, Subscribe, SubscriptionOptions};
 pub use unsubscribe::{UnsubAck, Unsubscribe};
 

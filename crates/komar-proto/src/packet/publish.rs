@@ -55,7 +55,10 @@ impl Publish {
         if dup && qos == QoS::AtMostOnce {
             return Err(DecodeError::DupOnQos0);
         }
-        let topic = r.string("topic name")?;
+        // Borrowed, validated, then copied once into the topic's own
+        // allocation.
+        let raw_topic = r.binary("topic name")?;
+        let topic = crate::read::utf8(&raw_topic, "topic name")?;
         let qos_pid = match qos {
             QoS::AtMostOnce => QosPid::AtMostOnce,
             _ => QosPid::new(qos, super::read_packet_id(&mut r, "PUBLISH")?),
@@ -72,7 +75,7 @@ impl Publish {
             return Err(DecodeError::EmptyTopicWithoutAlias);
         } else {
             // [MQTT-3.3.2-2] no wildcards in a topic name.
-            TopicName::new(&topic).map_err(DecodeError::InvalidTopicName)?
+            TopicName::new(topic).map_err(DecodeError::InvalidTopicName)?
         };
         Ok(Publish {
             dup,
@@ -84,20 +87,21 @@ impl Publish {
         })
     }
 
-    /// Remaining length of this PUBLISH for `version`.
-    pub fn body_len(&self, version: ProtocolVersion) -> usize {
-        self.head_body_len(version) + self.payload.len()
+    /// The head of this PUBLISH, borrowed.
+    pub fn head(&self) -> PublishHead<'_> {
+        PublishHead {
+            dup: self.dup,
+            qos_pid: self.qos_pid,
+            retain: self.retain,
+            topic: self.topic.as_str(),
+            properties: &self.properties,
+            payload_len: self.payload.len(),
+        }
     }
 
-    fn head_body_len(&self, version: ProtocolVersion) -> usize {
-        let mut n = field_len(self.topic.as_str().as_bytes());
-        if self.qos_pid.packet_id().is_some() {
-            n += 2;
-        }
-        if version.is_v5() {
-            n += self.properties.wire_len();
-        }
-        n
+    /// Remaining length of this PUBLISH for `version`.
+    pub fn body_len(&self, version: ProtocolVersion) -> usize {
+        self.head().body_len(version)
     }
 
     /// Write the fixed header, topic, packet identifier and properties, but
@@ -112,6 +116,74 @@ impl Publish {
         version: ProtocolVersion,
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
+        self.head().encode(version, out)
+    }
+}
+
+/// Everything of a PUBLISH but its payload, borrowed: lets a broker encode
+/// one stored message for many recipients without building (or cloning
+/// into) a [`Publish`] for each.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishHead<'a> {
+    /// DUP flag.
+    pub dup: bool,
+    /// QoS and packet identifier.
+    pub qos_pid: QosPid,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Topic name (may be empty only with a topic alias property).
+    pub topic: &'a str,
+    /// Properties (5.0; ignored before).
+    pub properties: &'a PublishProperties,
+    /// Length of the payload that follows.
+    pub payload_len: usize,
+}
+
+impl PublishHead<'_> {
+    fn first_byte(&self) -> u8 {
+        let mut b = 0x30 | (self.qos_pid.qos().as_u8() << 1);
+        if self.dup {
+            b |= 0x08;
+        }
+        if self.retain {
+            b |= 0x01;
+        }
+        b
+    }
+
+    fn head_body_len(&self, version: ProtocolVersion) -> usize {
+        let mut n = field_len(self.topic.as_bytes());
+        if self.qos_pid.packet_id().is_some() {
+            n += 2;
+        }
+        if version.is_v5() {
+            n += self.properties.wire_len();
+        }
+        n
+    }
+
+    /// Remaining length for `version`.
+    pub fn body_len(&self, version: ProtocolVersion) -> usize {
+        self.head_body_len(version) + self.payload_len
+    }
+
+    /// Size of the whole packet for `version`.
+    pub fn packet_len(&self, version: ProtocolVersion) -> usize {
+        let body = self.body_len(version);
+        1 + varint_len(body) + body
+    }
+
+    /// Write everything before the payload. Returns the size of the whole
+    /// packet.
+    ///
+    /// # Errors
+    /// The packet would exceed the largest remaining length, or a string is
+    /// too long.
+    pub fn encode(
+        &self,
+        version: ProtocolVersion,
+        out: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
         let body = self.body_len(version);
         let body32 = u32::try_from(body)
             .ok()
@@ -120,7 +192,7 @@ impl Publish {
         out.reserve(1 + varint_len(body) + self.head_body_len(version));
         out.put_u8(self.first_byte());
         write_varint(out, body32);
-        put_string(out, self.topic.as_str(), "topic name")?;
+        put_string(out, self.topic, "topic name")?;
         if let Some(pid) = self.qos_pid.packet_id() {
             out.put_u16(pid.get());
         }

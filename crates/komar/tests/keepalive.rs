@@ -1,0 +1,89 @@
+//! Keep alive [MQTT-3.1.2-22] (3.1.1 §3.1.2.10, 5.0 §3.1.2.10): a client
+//! that stays silent for one and a half times its keep alive is
+//! disconnected (v5: DISCONNECT 0x8D Keep Alive timeout first), not before
+//! the keep alive itself has passed; PINGREQ keeps it connected; keep
+//! alive 0 turns the mechanism off.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::raw::{self, Connect, Raw};
+use common::{unique, Komar};
+
+async fn silent_client_is_disconnected(level: u8) {
+    let k = Komar::start();
+    let (mut c, _) = Raw::connect(k.port, &Connect::new(level, &unique("c")).keep_alive(1)).await;
+    let start = Instant::now();
+    let frames = c.closed().await;
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(1000),
+        "closed after {took:?}, before the keep alive"
+    );
+    assert!(
+        took < Duration::from_millis(2500),
+        "closed only after {took:?} (expected ~1.5 s)"
+    );
+    if level == 5 {
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert_eq!(raw::disconnect_reason(&frames[0]), 0x8D);
+    } else {
+        assert_eq!(frames, Vec::new(), "3.1.1: closed without a packet");
+    }
+    eprintln!("keep alive 1 s, level {level}: closed after {took:?}");
+}
+
+/// Both protocol versions at once (the wait is wall-clock time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_client_is_disconnected_v311_and_v5() {
+    tokio::join!(
+        silent_client_is_disconnected(4),
+        silent_client_is_disconnected(5)
+    );
+}
+
+/// PINGREQ every 0.5 s for 2.5 s (well past the 1.5 s limit) keeps a keep-alive
+/// 1 s connection open; each gets a PINGRESP [MQTT-3.12.4-1].
+async fn pingreq_keeps_alive(level: u8) {
+    let k = Komar::start();
+    let (mut c, _) = Raw::connect(k.port, &Connect::new(level, &unique("c")).keep_alive(1)).await;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    for _ in 0..5 {
+        tick.tick().await;
+        c.send_ok(&[raw::PINGREQ << 4, 0]).await;
+        c.expect(raw::PINGRESP).await;
+    }
+    // Still connected: subscribe works.
+    assert_eq!(c.subscribe(1, &unique("t"), 1).await, 1);
+}
+
+/// Both protocol versions at once (the wait is wall-clock time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pingreq_keeps_alive_v311_and_v5() {
+    tokio::join!(pingreq_keeps_alive(4), pingreq_keeps_alive(5));
+}
+
+/// Keep alive 0: never disconnected for silence. A companion with keep
+/// alive 1 s connected just after it is the clock: once the broker has
+/// closed that one (~1.5 s), the silent keep-alive-0 client must still be
+/// served.
+async fn keep_alive_zero_means_never(level: u8) {
+    let k = Komar::start();
+    let (mut zero, _) =
+        Raw::connect(k.port, &Connect::new(level, &unique("zero")).keep_alive(0)).await;
+    let (mut clock, _) =
+        Raw::connect(k.port, &Connect::new(level, &unique("clock")).keep_alive(1)).await;
+    clock.closed().await;
+    zero.send_ok(&[raw::PINGREQ << 4, 0]).await;
+    zero.expect(raw::PINGRESP).await;
+}
+
+/// Both protocol versions at once (the wait is wall-clock time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_zero_means_never_v311_and_v5() {
+    tokio::join!(
+        keep_alive_zero_means_never(4),
+        keep_alive_zero_means_never(5)
+    );
+}
