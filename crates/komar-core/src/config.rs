@@ -40,6 +40,10 @@ pub struct BrokerConfig {
     /// Only client ids with one of these prefixes may connect
     /// (`clientid_prefixes`, deprecated; empty = any).
     pub clientid_prefixes: Vec<String>,
+    /// Re-check, when a retained message is delivered to a new subscriber,
+    /// that its publisher may still publish to its topic
+    /// (`check_retain_source`, default true).
+    pub check_retain_source: bool,
     /// How long an online client may stay over its queue limit, pushing
     /// back on publishers, before overflow is dropped instead (Komar's
     /// back-pressure; see `session::queue`).
@@ -61,6 +65,7 @@ impl Default for BrokerConfig {
             persistent_client_expiration: None,
             upgrade_outgoing_qos: false,
             clientid_prefixes: Vec::new(),
+            check_retain_source: true,
             stall_timeout: Duration::from_secs(5),
         }
     }
@@ -82,6 +87,9 @@ pub struct ListenerSettings {
     pub allow_zero_length_clientid: bool,
     /// Prefix of assigned client ids (`auto_id_prefix`, default `auto-`).
     pub auto_id_prefix: Arc<str>,
+    /// Protocol versions this listener accepts (`accept_protocol_versions`);
+    /// others get CONNACK "unsupported protocol version".
+    pub accept_versions: Vec<komar_proto::ProtocolVersion>,
 }
 
 impl Default for ListenerSettings {
@@ -93,6 +101,11 @@ impl Default for ListenerSettings {
             use_username_as_clientid: false,
             allow_zero_length_clientid: true,
             auto_id_prefix: Arc::from("auto-"),
+            accept_versions: vec![
+                komar_proto::ProtocolVersion::V31,
+                komar_proto::ProtocolVersion::V311,
+                komar_proto::ProtocolVersion::V5,
+            ],
         }
     }
 }

@@ -51,6 +51,9 @@ impl Broker {
         let v = c.protocol;
         let config = &self.config;
         let mut props = ConnAckProperties::default();
+        if !req.listener.accept_versions.contains(&v) {
+            return refuse(ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
+        }
 
         let mut client_id = c.client_id.clone();
         if req.listener.use_username_as_clientid {

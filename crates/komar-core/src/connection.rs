@@ -506,8 +506,7 @@ impl Connection {
             expires_at: None,
             origin: Origin {
                 session: Some(self.session.id()),
-                client_id: self.identity.client_id.clone(),
-                username: self.identity.username.clone(),
+                client: Some(self.identity.clone()),
             },
         }
         .with_expiry_from_properties(now);
@@ -655,14 +654,26 @@ impl Connection {
                     DoNotSend => false,
                 };
             if wanted {
+                let restricts = self.broker.authorizer.restricts();
+                let check_source = restricts && self.broker.config().check_retain_source;
                 for m in self.broker.retained_matching(filter.as_str(), now) {
-                    if self.broker.authorizer.restricts()
+                    if restricts
                         && !self
                             .broker
                             .authorizer
                             .can_receive(&self.identity, m.topic.as_str())
                     {
                         continue;
+                    }
+                    // `check_retain_source`: the publisher must still be
+                    // allowed to publish there (its rights may have been
+                    // revoked since), as Mosquitto checks.
+                    if check_source {
+                        if let Some(source) = &m.origin.client {
+                            if !self.broker.authorizer.can_publish(source, m.topic.as_str()) {
+                                continue;
+                            }
+                        }
                     }
                     retained.push(Delivery {
                         qos: m.qos.min(options.qos),
@@ -914,8 +925,7 @@ impl Connection {
         let will = self.will.take().filter(|_| reason.publishes_will());
         let origin = Origin {
             session: Some(self.session.id()),
-            client_id: self.identity.client_id.clone(),
-            username: self.identity.username.clone(),
+            client: Some(self.identity.clone()),
         };
         let broker = self.broker.clone();
         let mut will_now = None;

@@ -9,25 +9,22 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use komar_proto::{PublishProperties, QoS, TopicName};
 
-/// Where a message came from, for no-local [MQTT-3.8.3-3] and for checking
-/// a retained message's source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a message came from, for no-local [MQTT-3.8.3-3] and for
+/// re-checking a retained message's publisher (`check_retain_source`).
+#[derive(Debug, Clone)]
 pub struct Origin {
     /// The publishing session, if the message came from a client.
     pub session: Option<u64>,
-    /// The publisher's client identifier (empty for broker-made messages).
-    pub client_id: Arc<str>,
-    /// The publisher's user name, for re-checking retained messages.
-    pub username: Option<Arc<str>>,
+    /// Who published it (`None` for messages the broker made itself).
+    pub client: Option<Arc<crate::auth::ClientIdentity>>,
 }
 
 impl Origin {
-    /// A message the broker made itself ($SYS, wills have a client origin).
+    /// A message the broker made itself (`$SYS`, logs).
     pub fn broker() -> Origin {
         Origin {
             session: None,
-            client_id: Arc::from(""),
-            username: None,
+            client: None,
         }
     }
 }

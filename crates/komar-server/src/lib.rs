@@ -95,6 +95,7 @@ impl ServerConfig {
             addr: ListenAddr::Tcp(SocketAddr::new(ip, port)),
             settings: ListenerSettings::default(),
             max_connections: None,
+            bind_interface: None,
         };
         ServerConfig {
             broker: BrokerConfig::default(),

@@ -33,6 +33,8 @@ pub struct ListenerConfig {
     /// Connection limit of this listener (`max_connections`; `None` =
     /// unlimited).
     pub max_connections: Option<usize>,
+    /// Network device to bind to (`bind_interface`, Linux).
+    pub bind_interface: Option<String>,
 }
 
 /// What a connection task needs to know about its listener.
@@ -70,6 +72,9 @@ pub(crate) fn bind(index: usize, config: &ListenerConfig) -> io::Result<(Bound, 
                 tokio::net::TcpSocket::new_v6()?
             };
             socket.set_reuseaddr(true)?;
+            if let Some(dev) = &config.bind_interface {
+                socket.bind_device(Some(dev.as_bytes()))?;
+            }
             socket.bind(*addr)?;
             Bound::Tcp(socket.listen(1024)?)
         }

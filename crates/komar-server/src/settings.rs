@@ -342,6 +342,16 @@ fn listener_settings(cfg: &Config, l: &Listener) -> ListenerSettings {
         use_username_as_clientid: l.use_username_as_clientid,
         allow_zero_length_clientid: sec.allow_zero_length_clientid,
         auto_id_prefix: Arc::from(sec.auto_id_prefix.as_deref().unwrap_or("auto-")),
+        accept_versions: match &l.accept_protocol_versions {
+            None => ListenerSettings::default().accept_versions,
+            Some(v) => {
+                use komar_proto::ProtocolVersion::*;
+                [(v.v31, V31), (v.v311, V311), (v.v5, V5)]
+                    .into_iter()
+                    .filter_map(|(on, version)| on.then_some(version))
+                    .collect()
+            }
+        },
     }
 }
 
@@ -359,6 +369,7 @@ fn broker_config(cfg: &Config) -> BrokerConfig {
         persistent_client_expiration: cfg.persistent_client_expiration.map(Duration::from_secs),
         upgrade_outgoing_qos: cfg.upgrade_outgoing_qos,
         clientid_prefixes: cfg.clientid_prefixes.iter().cloned().collect(),
+        check_retain_source: cfg.check_retain_source,
         ..BrokerConfig::default()
     }
 }
@@ -376,6 +387,7 @@ pub fn loopback_listeners(ports: &[u16]) -> Vec<ListenerConfig> {
                 addr: ListenAddr::Tcp(SocketAddr::new(ip, port)),
                 settings: ListenerSettings::default(),
                 max_connections: None,
+                bind_interface: None,
             });
         }
     }
@@ -490,6 +502,7 @@ pub fn from_config(cfg: &Config, cli_ports: &[u16]) -> Result<Settings, Vec<Stri
                     addr,
                     settings: listener_settings(cfg, l),
                     max_connections: usize::try_from(l.max_connections).ok(),
+                    bind_interface: l.bind_interface.clone(),
                 });
                 rules.push(listener_rules.clone());
             }
