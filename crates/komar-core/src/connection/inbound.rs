@@ -1,0 +1,150 @@
+//! PUBLISH from the client: topic aliases [MQTT-3.3.2-9..12], QoS and
+//! retain limits, exactly-once for QoS 2 (method B: route on PUBLISH,
+//! remember the packet id until PUBREL [MQTT-4.3.3-10]), authorisation,
+//! routing, and the acknowledgement.
+
+use super::*;
+
+impl Connection {
+    pub(super) fn resolve_alias(&mut self, out: &mut OutBuf, p: &mut Publish) -> Result<(), Closed> {
+        let Some(alias) = p.properties.topic_alias.take() else {
+            return Ok(());
+        };
+        // [MQTT-3.3.2-9] [MQTT-3.3.2-10] alias 0 or above the maximum.
+        let Some(slot) = usize::from(alias)
+            .checked_sub(1)
+            .and_then(|i| self.aliases_in.get_mut(i))
+        else {
+            return Err(self.protocol_error(out, ReasonCode::TOPIC_ALIAS_INVALID));
+        };
+        if p.topic.is_empty() {
+            match slot {
+                Some(t) => p.topic = t.clone(),
+                // §3.3.2.3.4: an unknown alias is a Protocol Error.
+                None => return Err(self.protocol_error(out, ReasonCode::PROTOCOL_ERROR)),
+            }
+        } else {
+            *slot = Some(p.topic.clone());
+        }
+        Ok(())
+    }
+
+    pub(super) fn handle_publish(
+        &mut self,
+        out: &mut OutBuf,
+        mut p: Publish,
+        now: Instant,
+    ) -> Result<(), Closed> {
+        self.stats.publish_received += 1;
+        self.stats.publish_bytes_received += p.payload.len() as u64;
+        self.resolve_alias(out, &mut p)?;
+        let qos = p.qos_pid.qos();
+        // [MQTT-3.2.2-11] QoS above Maximum QoS; [MQTT-3.2.2-14] retain when
+        // not available.
+        if qos > self.listener.max_qos {
+            return Err(self.protocol_error(out, ReasonCode::QOS_NOT_SUPPORTED));
+        }
+        if p.retain && !self.broker.config().retain_available {
+            return Err(self.protocol_error(out, ReasonCode::RETAIN_NOT_SUPPORTED));
+        }
+        // [MQTT-3.3.4-6] a client never sends subscription identifiers.
+        if !p.properties.subscription_identifiers.is_empty() {
+            return Err(self.protocol_error(out, ReasonCode::PROTOCOL_ERROR));
+        }
+        if let QosPid::ExactlyOnce(pid) = p.qos_pid {
+            let mut s = self.session.lock();
+            if s.incoming_qos2.contains(&pid.get()) {
+                // A re-send of a message already received: acknowledge
+                // again, do not deliver twice [MQTT-4.3.3-10].
+                drop(s);
+                self.send_ack(out, Packet::PubRec, pid, ReasonCode::SUCCESS);
+                return Ok(());
+            }
+            // [MQTT-3.3.4-7] more unacknowledged QoS 2 than the Receive
+            // Maximum sent in CONNACK (5.0 only: 3.x has no such limit).
+            if self.version.is_v5() && s.incoming_qos2.len() >= self.receive_max {
+                drop(s);
+                return Err(self.protocol_error(out, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED));
+            }
+            s.incoming_qos2.insert(pid.get());
+        }
+        let qos_pid = p.qos_pid;
+        let code = self.route_publish(p, now);
+        match qos_pid {
+            QosPid::AtMostOnce => {}
+            QosPid::AtLeastOnce(pid) => self.send_ack(out, Packet::PubAck, pid, code),
+            QosPid::ExactlyOnce(pid) => {
+                if code.is_error() {
+                    // A failed PUBREC ends the exchange (§4.3.3).
+                    self.session.lock().incoming_qos2.remove(&pid.get());
+                }
+                self.send_ack(out, Packet::PubRec, pid, code)
+            }
+        }
+        Ok(())
+    }
+
+    /// Authorise and route one publication; returns the reason code for
+    /// the acknowledgement.
+    pub(super) fn route_publish(&mut self, p: Publish, now: Instant) -> ReasonCode {
+        let limit = self.broker.config().message_size_limit;
+        if limit > 0 && p.payload.len() > limit {
+            tracing::info!(client_id = %self.identity.client_id, size = p.payload.len(), "dropped too large PUBLISH");
+            self.stats.publish_dropped += 1;
+            return ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR;
+        }
+        // v5: a payload declared UTF-8 must be UTF-8 [MQTT-3.3.2-4].
+        if p.properties.payload_format_indicator == Some(1)
+            && std::str::from_utf8(&p.payload).is_err()
+        {
+            return ReasonCode::PAYLOAD_FORMAT_INVALID;
+        }
+        let topic = mount(&self.listener, &p.topic);
+        if !crate::auth::dollar_topic_publishable(topic.as_str())
+            || !self
+                .broker
+                .authorizer
+                .can_publish(&self.identity, topic.as_str())
+        {
+            tracing::debug!(client_id = %self.identity.client_id, topic = %topic, "publish denied");
+            return ReasonCode::NOT_AUTHORIZED;
+        }
+        // Copy the payload out of the read buffer so a small stored message
+        // never pins the buffer it arrived in; large payloads arrive in a
+        // buffer of their own and are kept as they are.
+        let payload = if p.payload.len() >= ZERO_COPY_THRESHOLD {
+            p.payload
+        } else {
+            Bytes::copy_from_slice(&p.payload)
+        };
+        let msg = Message {
+            topic,
+            payload,
+            qos: p.qos_pid.qos(),
+            retain: p.retain,
+            properties: p.properties,
+            expires_at: None,
+            origin: Origin {
+                session: Some(self.session.id()),
+                client: Some(self.identity.clone()),
+            },
+        }
+        .with_expiry_from_properties(now);
+        let outcome = self.broker.publish(Arc::new(msg), now, &mut self.congested);
+        if outcome.matched == 0 {
+            ReasonCode::NO_MATCHING_SUBSCRIBERS
+        } else {
+            ReasonCode::SUCCESS
+        }
+    }
+
+    pub(super) fn handle_pubrel(&mut self, out: &mut OutBuf, pid: PacketId) {
+        let found = self.session.lock().incoming_qos2.remove(&pid.get());
+        let code = if found {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+        };
+        self.send_ack(out, Packet::PubComp, pid, code);
+    }
+}

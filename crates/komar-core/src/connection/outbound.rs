@@ -1,0 +1,244 @@
+//! Deliveries to the client: moving queued messages into the in-flight
+//! window, encoding them (without copying the stored message), re-sending
+//! after a resumed session [MQTT-4.4.0-1], and the client's PUBACK, PUBREC
+//! and PUBCOMP.
+
+use super::*;
+
+impl Connection {
+    /// Ready when there is something to send, or the session was taken
+    /// over; otherwise registers `cx` to be woken by the next push.
+    pub fn poll_outbox(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.session.lock();
+        if s.owner != Some(self.gen) || s.kick.is_some() || self.resend_pending || self.can_send(&s)
+        {
+            return Poll::Ready(());
+        }
+        match &s.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => s.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    pub(super) fn can_send(&self, s: &SessionInner) -> bool {
+        match s.queue.front() {
+            None => false,
+            Some(d) if d.qos == QoS::AtMostOnce => true,
+            Some(_) => self.inflight_has_room(s),
+        }
+    }
+
+    pub(super) fn inflight_has_room(&self, s: &SessionInner) -> bool {
+        let max_bytes = self.broker.config().max_inflight_bytes;
+        s.inflight.len() < self.inflight_max && (max_bytes == 0 || s.inflight.bytes() < max_bytes)
+    }
+
+    /// Move queued messages into the output, up to [`OUTPUT_HIGH_WATER`]
+    /// bytes of pending output and the in-flight window.
+    ///
+    /// # Errors
+    /// [`Closed`] when the session was taken over by another connection.
+    pub fn poll_transmit(&mut self, out: &mut OutBuf, now: Instant) -> Result<(), Closed> {
+        self.last_now = now;
+        let mut wake = Vec::new();
+        {
+            let session = self.session.clone();
+            let mut s = session.lock();
+            if s.owner != Some(self.gen) {
+                drop(s);
+                return Err(self.close(CloseReason::TakenOver, out));
+            }
+            if let Some(code) = s.kick.take() {
+                drop(s);
+                return Err(self.close(CloseReason::Administrative(code), out));
+            }
+            if self.resend_pending {
+                self.resend_pending = false;
+                self.resend_inflight(out, &mut s, now);
+            }
+            let limits = s.limits;
+            while out.len() < OUTPUT_HIGH_WATER && self.can_send(&s) {
+                let Some(d) = s.queue.pop(&limits) else { break };
+                if d.msg.is_expired(now) {
+                    self.stats.publish_dropped += 1;
+                    continue;
+                }
+                let qos_pid = match d.qos {
+                    QoS::AtMostOnce => QosPid::AtMostOnce,
+                    qos => match s.inflight.alloc_id() {
+                        Some(pid) => QosPid::new(qos, pid),
+                        None => {
+                            s.queue.push_front(d);
+                            break;
+                        }
+                    },
+                };
+                if self.write_publish(out, &d, qos_pid, false, now) {
+                    if let Some(pid) = qos_pid.packet_id() {
+                        let state = if d.qos == QoS::AtLeastOnce {
+                            OutState::AwaitPubAck
+                        } else {
+                            OutState::AwaitPubRec
+                        };
+                        s.inflight.insert(pid, d, state);
+                    }
+                }
+            }
+            wake.extend(s.queue.take_room_waiters(&limits));
+        }
+        for w in wake {
+            w.wake();
+        }
+        self.broker.stats().fold(&mut self.stats);
+        Ok(())
+    }
+
+    /// Re-send everything in flight, in order, after the session resumed
+    /// [MQTT-4.4.0-1]: PUBLISH with DUP set, or PUBREL.
+    pub(super) fn resend_inflight(&mut self, out: &mut OutBuf, s: &mut SessionInner, now: Instant) {
+        if s.inflight.is_empty() {
+            return;
+        }
+        for (pid, e) in s.inflight.in_send_order() {
+            match e.state {
+                OutState::AwaitPubComp => {
+                    self.send_ack(out, Packet::PubRel, pid, ReasonCode::SUCCESS)
+                }
+                _ => {
+                    let qos_pid = QosPid::new(e.delivery.qos, pid);
+                    if !self.write_publish(out, &e.delivery, qos_pid, true, now) {
+                        s.inflight.remove(pid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Encode one delivery. Returns false if it was not sent because it
+    /// exceeds the client's Maximum Packet Size [MQTT-3.1.2-25] (then it is
+    /// dropped, as the specification requires).
+    pub(super) fn write_publish(
+        &mut self,
+        out: &mut OutBuf,
+        d: &Delivery,
+        qos_pid: QosPid,
+        dup: bool,
+        now: Instant,
+    ) -> bool {
+        let m = &d.msg;
+        let topic = match &self.listener.mount_point {
+            // A client of a mounted listener sees its topics without the
+            // mount point.
+            Some(mp) => m
+                .topic
+                .as_str()
+                .strip_prefix(&**mp)
+                .filter(|t| !t.is_empty())
+                .unwrap_or(m.topic.as_str()),
+            None => m.topic.as_str(),
+        };
+        let v5 = self.version.is_v5();
+        let empty = PublishProperties::default();
+        let adjusted;
+        let properties = if !v5 {
+            &empty
+        } else if m.expires_at.is_none() && d.sub_ids == SubIds::None {
+            &m.properties
+        } else {
+            let mut p = m.properties.clone();
+            // [MQTT-3.3.2-6] the remaining lifetime, not the original one.
+            p.message_expiry_interval = m.remaining_expiry(now);
+            p.subscription_identifiers = d.sub_ids.to_vec();
+            adjusted = p;
+            &adjusted
+        };
+        let head = PublishHead {
+            dup,
+            qos_pid,
+            retain: d.retain,
+            topic,
+            properties,
+            payload_len: m.payload.len(),
+        };
+        if head.packet_len(self.version) > self.client_max_packet {
+            tracing::debug!(client_id = %self.identity.client_id, "message larger than the client's maximum packet size dropped");
+            self.stats.publish_dropped += 1;
+            return false;
+        }
+        let version = self.version;
+        let large = m.payload.len() >= ZERO_COPY_THRESHOLD;
+        let r = out.write_with(|b| {
+            head.encode(version, b)?;
+            if !large {
+                b.extend_from_slice(&m.payload);
+            }
+            Ok::<(), komar_proto::EncodeError>(())
+        });
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "could not encode PUBLISH");
+            return false;
+        }
+        if large {
+            out.push_chunk(m.payload.clone());
+        }
+        self.stats.messages_sent += 1;
+        self.stats.publish_sent += 1;
+        self.stats.publish_bytes_sent += m.payload.len() as u64;
+        true
+    }
+
+    pub(super) fn handle_puback(&mut self, pid: PacketId) {
+        let mut s = self.session.lock();
+        if s.owner != Some(self.gen) {
+            return;
+        }
+        if s.inflight
+            .get_mut(pid)
+            .is_some_and(|e| e.state == OutState::AwaitPubAck)
+        {
+            s.inflight.remove(pid);
+        }
+    }
+
+    pub(super) fn handle_pubrec(&mut self, out: &mut OutBuf, r: PubResp) {
+        let pid = r.packet_id;
+        let found = {
+            let mut s = self.session.lock();
+            if s.owner != Some(self.gen) {
+                return;
+            }
+            match s.inflight.get_mut(pid) {
+                Some(e) if e.state == OutState::AwaitPubRec && r.reason_code.is_error() => {
+                    // The client refused the message: the exchange ends.
+                    s.inflight.remove(pid);
+                    return;
+                }
+                Some(e) if e.state != OutState::AwaitPubAck => {
+                    e.state = OutState::AwaitPubComp;
+                    true
+                }
+                _ => false,
+            }
+        };
+        let code = if found {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+        };
+        self.send_ack(out, Packet::PubRel, pid, code);
+    }
+
+    pub(super) fn handle_pubcomp(&mut self, pid: PacketId) {
+        let mut s = self.session.lock();
+        if s.owner != Some(self.gen) {
+            return;
+        }
+        if s.inflight
+            .get_mut(pid)
+            .is_some_and(|e| e.state == OutState::AwaitPubComp)
+        {
+            s.inflight.remove(pid);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The will registered by CONNECT, and the end of a connection: the will
+//! published, scheduled (will delay) or dropped, and the session handed
+//! back — kept for the next connection, scheduled to expire, or ended.
+
+use super::*;
+
+/// A will registered by CONNECT, ready to publish.
+#[derive(Debug, Clone)]
+pub struct WillSpec {
+    topic: TopicName,
+    payload: Bytes,
+    qos: QoS,
+    retain: bool,
+    properties: PublishProperties,
+    delay: u32,
+}
+
+impl WillSpec {
+    pub(crate) fn from_connect(w: &LastWill, listener: &ListenerSettings) -> WillSpec {
+        let p = &w.properties;
+        WillSpec {
+            topic: mount(listener, &w.topic),
+            payload: w.payload.clone(),
+            qos: w.qos,
+            retain: w.retain,
+            properties: PublishProperties {
+                payload_format_indicator: p.payload_format_indicator,
+                message_expiry_interval: p.message_expiry_interval,
+                content_type: p.content_type.clone(),
+                response_topic: p.response_topic.clone(),
+                correlation_data: p.correlation_data.clone(),
+                user_properties: p.user_properties.clone(),
+                ..Default::default()
+            },
+            delay: p.will_delay_interval.unwrap_or(0),
+        }
+    }
+
+    pub(super) fn into_message(self, origin: Origin, now: Instant) -> Arc<Message> {
+        Arc::new(
+            Message {
+                topic: self.topic,
+                payload: Bytes::copy_from_slice(&self.payload),
+                qos: self.qos,
+                retain: self.retain,
+                properties: self.properties,
+                expires_at: None,
+                origin,
+            }
+            .with_expiry_from_properties(now),
+        )
+    }
+}
+
+impl Connection {
+    pub(super) fn detach(&mut self) {
+        let now = self.last_now;
+        let reason = self.close.unwrap_or(CloseReason::ConnectionLost);
+        let will = self.will.take().filter(|_| reason.publishes_will());
+        let origin = Origin {
+            session: Some(self.session.id()),
+            client: Some(self.identity.clone()),
+        };
+        let broker = self.broker.clone();
+        let mut will_now = None;
+        let mut end = false;
+        let mut wakers = Vec::new();
+        {
+            let mut table = broker.shard(self.session.client_id()).lock();
+            let mut s = self.session.lock();
+            if s.owner == Some(self.gen) {
+                s.owner = None;
+                self.session.set_online(false);
+                s.waker = None;
+                s.disconnected_at = Some(now);
+                s.epoch += 1;
+                wakers = s.queue.take_all_room_waiters();
+                let expiry = s.expiry_interval;
+                if expiry == 0 {
+                    if table
+                        .get(self.session.client_id())
+                        .is_some_and(|c| Arc::ptr_eq(c, &self.session))
+                    {
+                        table.remove(self.session.client_id());
+                    }
+                    end = true;
+                } else if let Some(at) = broker.expiry_deadline(expiry, now) {
+                    broker.schedule(at, false, s.epoch, self.session.clone());
+                }
+                if let Some(w) = will {
+                    // The will waits for its delay, but never beyond the end
+                    // of the session [MQTT-3.1.2-8].
+                    let delay = if expiry == NEVER_EXPIRES {
+                        w.delay
+                    } else {
+                        w.delay.min(expiry)
+                    };
+                    let msg = w.into_message(origin, now);
+                    if delay == 0 || end {
+                        will_now = Some(msg);
+                    } else {
+                        s.pending_will = Some(msg);
+                        broker.schedule(
+                            now + Duration::from_secs(u64::from(delay)),
+                            true,
+                            s.epoch,
+                            self.session.clone(),
+                        );
+                    }
+                }
+            } else if let Some(w) = will {
+                // Taken over: the new connection cancels a delayed will
+                // [MQTT-3.1.3-9]; an immediate one is published.
+                if w.delay == 0 {
+                    will_now = Some(w.into_message(origin, now));
+                }
+            }
+        }
+        for w in wakers {
+            w.wake();
+        }
+        if end {
+            broker.end_session(&self.session, now);
+        }
+        if let Some(w) = will_now {
+            broker.publish_will(w, now);
+        }
+        broker.stats().fold(&mut self.stats);
+        broker.stats().client_disconnected();
+    }
+}
