@@ -42,7 +42,7 @@ pub use model::bridge::{
     Bridge, BridgeAddress, BridgeProtocol, BridgeTls, BridgeTopic, Direction, ReloadType,
     RestartTimeout, StartType, TcpKeepalive,
 };
-pub use model::config::{Config, OptionUse};
+pub use model::config::{Config, OptionUse, SharedStrategy};
 pub use model::listener::{
     KeyForm, Listener, ListenerAddress, ListenerTls, Protocol, ProtocolVersions, SocketDomain,
     TlsVersion,

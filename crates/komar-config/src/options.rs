@@ -13,6 +13,8 @@ pub enum Since {
     V2_0,
     /// Added in Mosquitto 2.0.21 / 2.1.
     V2_1,
+    /// Komar's own (features Mosquitto lacks), named in Mosquitto's style.
+    Komar,
 }
 
 /// One recognised option name.
@@ -53,6 +55,15 @@ const fn new21(name: &'static str) -> OptionSpec {
         name,
         canonical: name,
         since: Since::V2_1,
+        deprecated: false,
+    }
+}
+
+const fn komar(name: &'static str) -> OptionSpec {
+    OptionSpec {
+        name,
+        canonical: name,
+        since: Since::Komar,
         deprecated: false,
     }
 }
@@ -185,13 +196,17 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("remote_password"),
     o("remote_username"),
     o("require_certificate"),
+    komar("response_information_prefix"),
     o("restart_timeout"),
     o("retain_available"),
     new21("retain_expiry_interval"),
     alias("retained_persistence", "persistence"),
     dep(o("retry_interval")),
     o("round_robin"),
+    komar("server_moved"),
+    komar("server_reference"),
     o("set_tcp_nodelay"),
+    komar("shared_subscription_strategy"),
     o("socket_domain"),
     o("start_type"),
     o("sys_interval"),

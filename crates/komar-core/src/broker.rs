@@ -22,13 +22,13 @@ use komar_proto::{QoS, SubscriptionOptions, TopicFilter};
 use parking_lot::{Mutex, RwLock};
 
 use crate::auth::{AllowAll, Authorizer, ClientIdentity};
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, Redirect, SharedStrategy};
 use crate::message::{Delivery, Message, SubIds};
 use crate::retained::RetainedStore;
 use crate::session::queue::{Pushed, QueueLimits};
-use crate::session::{Session, NEVER_EXPIRES};
+use crate::session::{Kick, Session, NEVER_EXPIRES};
 use crate::stats::Stats;
-use crate::trie::{Match, SubscriptionTrie};
+use crate::trie::{Match, SharedGroup, SubscriptionTrie};
 
 const SHARDS: usize = 16;
 
@@ -43,6 +43,17 @@ pub struct Subscriber {
     pub id: Option<NonZeroU32>,
     /// Identity for per-message read checks.
     pub identity: Arc<ClientIdentity>,
+}
+
+/// One recipient of a message, as routing decided it.
+struct Target<'a> {
+    session: &'a Arc<Session>,
+    /// QoS of the (merged) subscription.
+    granted: QoS,
+    retain_as_published: bool,
+    sub_ids: SubIds,
+    /// The shared subscription the recipient was chosen for.
+    shared: Option<TopicFilter>,
 }
 
 /// What routing one message did.
@@ -98,6 +109,7 @@ pub struct Broker {
     pub(crate) retained: RwLock<RetainedStore>,
     timers: Mutex<BinaryHeap<Reverse<Timer>>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
+    redirect: RwLock<Option<Redirect>>,
     stats: Stats,
     next_session_id: AtomicU64,
     next_generation: AtomicU64,
@@ -116,6 +128,7 @@ impl Broker {
         let shard_hasher = RandomState::default();
         let id_seed = shard_hasher.hash_one(std::process::id());
         Arc::new(Broker {
+            redirect: RwLock::new(config.redirect.clone()),
             config,
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::default()))
@@ -231,7 +244,7 @@ impl Broker {
         let check_read = self.authorizer.restricts();
         let topic = msg.topic.as_str();
         let mut direct: Vec<(&Subscriber, u64)> = Vec::new();
-        let mut shared: Vec<&Subscriber> = Vec::new();
+        let mut shared: Vec<(&Subscriber, &TopicFilter)> = Vec::new();
         trie.for_each_match(topic, &mut |m| match m {
             Match::Direct(key, sub) => {
                 // [MQTT-3.8.3-3] no-local: not to the publisher itself.
@@ -244,17 +257,8 @@ impl Broker {
                 direct.push((sub, key));
             }
             Match::Shared(group) => {
-                // One member per group; prefer a connected member, starting
-                // from the round-robin cursor.
-                let members = group.members();
-                let start = group.next_index();
-                let n = members.len();
-                let pick = (0..n)
-                    .filter_map(|i| members.get((start + i) % n))
-                    .find(|(_, s)| s.session.is_online())
-                    .or_else(|| members.get(start % n.max(1)));
-                if let Some((_, sub)) = pick {
-                    shared.push(sub);
+                if let Some(sub) = self.choose_member(group, origin, None) {
+                    shared.push((sub, group.filter()));
                 }
             }
         });
@@ -285,58 +289,123 @@ impl Broker {
                 }
                 j += 1;
             }
-            self.deliver(
-                msg,
-                &first.session,
-                qos,
-                rap,
-                ids,
-                now,
-                congested,
-                &mut outcome,
-            );
+            let target = Target {
+                session: &first.session,
+                granted: qos,
+                retain_as_published: rap,
+                sub_ids: ids,
+                shared: None,
+            };
+            self.deliver(msg, target, now, congested, &mut outcome);
             i = j;
         }
-        for sub in shared {
-            let ids = sub.id.map_or(SubIds::None, SubIds::One);
-            self.deliver(
-                msg,
-                &sub.session,
-                sub.options.qos,
-                sub.options.retain_as_published,
-                ids,
-                now,
-                congested,
-                &mut outcome,
-            );
+        for (sub, filter) in shared {
+            let target = Target {
+                session: &sub.session,
+                granted: sub.options.qos,
+                retain_as_published: sub.options.retain_as_published,
+                sub_ids: sub.id.map_or(SubIds::None, SubIds::One),
+                shared: Some(filter.clone()),
+            };
+            self.deliver(msg, target, now, congested, &mut outcome);
         }
         outcome
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The member of a shared group that gets the next message, per the
+    /// configured strategy: a connected member if there is one (starting
+    /// from the strategy's choice), never `exclude`.
+    fn choose_member<'a>(
+        &self,
+        group: &'a SharedGroup<Subscriber>,
+        publisher: Option<u64>,
+        exclude: Option<u64>,
+    ) -> Option<&'a Subscriber> {
+        let members = group.members();
+        let n = members.len();
+        if n == 0 {
+            return None;
+        }
+        let start = match self.config.shared_strategy {
+            SharedStrategy::RoundRobin => group.next_index(),
+            SharedStrategy::Random => {
+                (self
+                    .shard_hasher
+                    .hash_one((group.next_index(), self.id_seed)) as usize)
+                    % n
+            }
+            SharedStrategy::Sticky => (self.shard_hasher.hash_one(publisher) as usize) % n,
+        };
+        let candidates = || {
+            (0..n)
+                .filter_map(move |i| members.get((start + i) % n))
+                .filter(|(k, _)| Some(*k) != exclude)
+        };
+        candidates()
+            .find(|(_, s)| s.session.is_online())
+            .or_else(|| candidates().next())
+            .map(|(_, s)| s)
+    }
+
+    /// Give deliveries taken from a disconnected member of their shared
+    /// subscription to another member (§4.8.2: "the Server SHOULD send the
+    /// Application Message to another Client that is subscribed to the same
+    /// Shared Subscription"). Returns those no other member could take.
+    pub(crate) fn redistribute(
+        &self,
+        deliveries: Vec<Delivery>,
+        from: u64,
+        now: Instant,
+    ) -> Vec<Delivery> {
+        let mut left = Vec::new();
+        let mut congested = Vec::new();
+        let trie = self.subs.read();
+        for d in deliveries {
+            let member = d
+                .shared
+                .as_ref()
+                .and_then(|f| trie.shared_group(f))
+                .and_then(|g| self.choose_member(g, d.msg.origin.session, Some(from)));
+            match member {
+                Some(sub) => {
+                    let target = Target {
+                        session: &sub.session,
+                        granted: sub.options.qos,
+                        retain_as_published: sub.options.retain_as_published,
+                        sub_ids: sub.id.map_or(SubIds::None, SubIds::One),
+                        shared: d.shared.clone(),
+                    };
+                    let mut outcome = RouteOutcome::default();
+                    self.deliver(&d.msg, target, now, &mut congested, &mut outcome);
+                }
+                None => left.push(d),
+            }
+        }
+        left
+    }
+
     fn deliver(
         &self,
         msg: &Arc<Message>,
-        session: &Arc<Session>,
-        granted: QoS,
-        retain_as_published: bool,
-        sub_ids: SubIds,
+        target: Target<'_>,
         now: Instant,
         congested: &mut Vec<Arc<Session>>,
         outcome: &mut RouteOutcome,
     ) {
+        let session = target.session;
         let qos = if self.config.upgrade_outgoing_qos {
-            granted
+            target.granted
         } else {
             // [MQTT-3.8.4-8] delivered at min(published, granted).
-            msg.qos.min(granted)
+            msg.qos.min(target.granted)
         };
         let d = Delivery {
             msg: msg.clone(),
             qos,
             // [MQTT-3.3.1-12] retain flag cleared unless retain-as-published.
-            retain: retain_as_published && msg.retain,
-            sub_ids,
+            retain: target.retain_as_published && msg.retain,
+            sub_ids: target.sub_ids,
+            shared: target.shared,
         };
         outcome.matched += 1;
         match session.push(d, now) {
@@ -514,16 +583,50 @@ impl Broker {
     /// Close the connection attached to `session`, sending v5 clients
     /// DISCONNECT with `code` (e.g. after its login was revoked on reload).
     pub fn kick(&self, session: &Arc<Session>, code: komar_proto::ReasonCode) {
+        self.kick_with(
+            session,
+            Kick {
+                code,
+                server_reference: None,
+            },
+        );
+    }
+
+    fn kick_with(&self, session: &Arc<Session>, kick: Kick) {
         let waker = {
             let mut s = session.lock();
             if s.owner.is_none() {
                 return;
             }
-            s.kick = Some(code);
+            s.kick = Some(kick);
             s.waker.take()
         };
         if let Some(w) = waker {
             w.wake();
+        }
+    }
+
+    /// The redirect in force, if any.
+    pub fn redirect(&self) -> Option<Redirect> {
+        self.redirect.read().clone()
+    }
+
+    /// Send clients elsewhere from now on (or stop doing so): new MQTT 5
+    /// clients get CONNACK 0x9C / 0x9D with the Server Reference and 3.x
+    /// clients are refused as "server unavailable"; clients connected now
+    /// are disconnected the same way (v5: DISCONNECT 0x9C / 0x9D with the
+    /// Server Reference) — draining this node.
+    pub fn set_redirect(&self, redirect: Option<Redirect>) {
+        *self.redirect.write() = redirect.clone();
+        let Some(r) = redirect else { return };
+        for (session, _) in self.online_clients() {
+            self.kick_with(
+                &session,
+                Kick {
+                    code: r.code(),
+                    server_reference: Some(r.reference.clone()),
+                },
+            );
         }
     }
 

@@ -6,6 +6,40 @@ use std::time::Duration;
 
 use komar_proto::QoS;
 
+/// How a shared subscription chooses the member that gets a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SharedStrategy {
+    /// Members in turn.
+    #[default]
+    RoundRobin,
+    /// A member at random.
+    Random,
+    /// The same member for all messages of one publisher (while that
+    /// member is connected).
+    Sticky,
+}
+
+/// Where clients are sent instead (MQTT 5 server redirection, §4.11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The Server Reference: another server (or servers) for the client.
+    pub reference: String,
+    /// Permanent (0x9D "Server moved") rather than temporary (0x9C "Use
+    /// another server").
+    pub moved: bool,
+}
+
+impl Redirect {
+    /// The reason code that carries this redirect.
+    pub fn code(&self) -> komar_proto::ReasonCode {
+        if self.moved {
+            komar_proto::ReasonCode::SERVER_MOVED
+        } else {
+            komar_proto::ReasonCode::USE_ANOTHER_SERVER
+        }
+    }
+}
+
 /// Broker-wide limits and behaviour switches.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -44,6 +78,15 @@ pub struct BrokerConfig {
     /// that its publisher may still publish to its topic
     /// (`check_retain_source`, default true).
     pub check_retain_source: bool,
+    /// How a shared subscription picks a member (`shared_subscription_strategy`).
+    pub shared_strategy: SharedStrategy,
+    /// MQTT 5 Response Information given to clients that ask for it: this
+    /// prefix followed by the client id (`response_information_prefix`;
+    /// `None` = not given).
+    pub response_information_prefix: Option<Arc<str>>,
+    /// Send clients to another server (`server_reference`, `server_moved`);
+    /// changeable at run time with `Broker::set_redirect`.
+    pub redirect: Option<Redirect>,
     /// How long an online client may stay over its queue limit, pushing
     /// back on publishers, before overflow is dropped instead (Komar's
     /// back-pressure; see `session::queue`).
@@ -66,6 +109,9 @@ impl Default for BrokerConfig {
             upgrade_outgoing_qos: false,
             clientid_prefixes: Vec::new(),
             check_retain_source: true,
+            shared_strategy: SharedStrategy::RoundRobin,
+            response_information_prefix: Some(Arc::from("response/")),
+            redirect: None,
             stall_timeout: Duration::from_secs(5),
         }
     }
@@ -78,6 +124,10 @@ pub struct ListenerSettings {
     pub max_qos: QoS,
     /// Topic aliases accepted from clients (`max_topic_alias`, default 10).
     pub max_topic_alias: u16,
+    /// Topic aliases the broker creates towards a client
+    /// (`max_topic_alias_broker`, default 10; never more than the client's
+    /// Topic Alias Maximum).
+    pub max_topic_alias_broker: u16,
     /// Prefix added to every topic of this listener's clients (`mount_point`).
     pub mount_point: Option<Arc<str>>,
     /// Replace the client id with the user name (`use_username_as_clientid`).
@@ -97,6 +147,7 @@ impl Default for ListenerSettings {
         ListenerSettings {
             max_qos: QoS::ExactlyOnce,
             max_topic_alias: 10,
+            max_topic_alias_broker: 10,
             mount_point: None,
             use_username_as_clientid: false,
             allow_zero_length_clientid: true,

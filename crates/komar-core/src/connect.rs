@@ -54,6 +54,21 @@ impl Broker {
         if !req.listener.accept_versions.contains(&v) {
             return refuse(ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
         }
+        // Server redirection (§4.11): 5.0 clients are told where to go; 3.x
+        // clients, who cannot be, are refused as "server unavailable".
+        if let Some(r) = self.redirect() {
+            if !v.is_v5() {
+                return refuse(ReasonCode::SERVER_UNAVAILABLE);
+            }
+            return ConnectOutcome::Refused(ConnAck {
+                session_present: false,
+                reason_code: r.code(),
+                properties: ConnAckProperties {
+                    server_reference: Some(r.reference),
+                    ..ConnAckProperties::default()
+                },
+            });
+        }
 
         let mut client_id = c.client_id.clone();
         if req.listener.use_username_as_clientid {
@@ -119,6 +134,12 @@ impl Broker {
 
         // CONNACK properties describing this server's limits (§3.2.2.3).
         if v.is_v5() {
+            // Response Information when the client asks for it [MQTT-3.1.2-28].
+            if c.properties.request_response_information == Some(1) {
+                if let Some(prefix) = &config.response_information_prefix {
+                    props.response_information = Some(format!("{prefix}{client_id}"));
+                }
+            }
             if req.listener.max_qos < QoS::ExactlyOnce {
                 props.maximum_qos = Some(req.listener.max_qos.as_u8());
             }

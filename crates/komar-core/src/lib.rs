@@ -25,7 +25,7 @@ pub use auth::{
     AllowAll, AnonymousPolicy, AuthDecision, Authenticator, Authorizer, ClientIdentity,
 };
 pub use broker::{Broker, RouteOutcome};
-pub use config::{BrokerConfig, ListenerSettings};
+pub use config::{BrokerConfig, ListenerSettings, Redirect, SharedStrategy};
 pub use connect::{ConnectOutcome, ConnectRequest};
 pub use connection::{poll_room, CloseReason, Closed, Connection, OUTPUT_HIGH_WATER};
 pub use message::{Delivery, Message, Origin};

@@ -131,6 +131,10 @@ pub struct Delivery {
     pub retain: bool,
     /// Identifiers of the matching subscriptions.
     pub sub_ids: SubIds,
+    /// The shared subscription (`$share/group/filter`) this delivery was
+    /// chosen for, so it can go to another member if this one disconnects
+    /// before acknowledging it (§4.8.2).
+    pub shared: Option<komar_proto::TopicFilter>,
 }
 
 impl Delivery {

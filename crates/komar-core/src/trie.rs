@@ -45,6 +45,8 @@ impl<T> Leaf<T> {
 #[derive(Debug)]
 pub struct SharedGroup<T> {
     name: Box<str>,
+    /// The whole `$share/{group}/{filter}` text.
+    filter: TopicFilter,
     members: Vec<(u64, T)>,
     /// Round-robin cursor; atomic so choosing a member needs only the read
     /// lock of the trie.
@@ -55,6 +57,11 @@ impl<T> SharedGroup<T> {
     /// The group name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The shared filter, `$share/{group}/{filter}`.
+    pub fn filter(&self) -> &TopicFilter {
+        &self.filter
     }
 
     /// Members in subscription order.
@@ -160,6 +167,7 @@ impl<T> SubscriptionTrie<T> {
                     None => {
                         leaf.shared.push(SharedGroup {
                             name: group.into(),
+                            filter: filter.clone(),
                             members: Vec::new(),
                             cursor: AtomicUsize::new(0),
                         });
@@ -204,6 +212,28 @@ impl<T> SubscriptionTrie<T> {
             }
         }
         removed
+    }
+
+    /// The group of the shared filter `$share/{group}/{filter}`, if it has
+    /// members.
+    pub fn shared_group(&self, filter: &TopicFilter) -> Option<&SharedGroup<T>> {
+        let (group, f) = filter.shared()?;
+        let mut node = &self.root;
+        let mut levels = f.split('/').peekable();
+        let leaf = loop {
+            let Some(level) = levels.next() else {
+                break node.leaf.as_deref()?;
+            };
+            if level == "#" && levels.peek().is_none() {
+                break node.hash.as_deref()?;
+            }
+            node = if level == "+" {
+                node.plus.as_deref()?
+            } else {
+                node.children.get(level)?
+            };
+        };
+        leaf.shared.iter().find(|g| &*g.name == group)
     }
 
     /// Visit every subscription matching `topic` (a valid topic name).

@@ -44,7 +44,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("persistence_location", "persistence"),
     ("autosave_interval", "persistence"),
     ("autosave_on_changes", "persistence"),
-    ("max_topic_alias_broker", "broker-to-client topic aliases"),
     ("retain_expiry_interval", "retained-message expiry sweeps"),
     ("enable_control_api", "the $CONTROL API"),
     ("global_max_clients", "session limits"),
@@ -338,6 +337,7 @@ fn listener_settings(cfg: &Config, l: &Listener) -> ListenerSettings {
     ListenerSettings {
         max_qos: QoS::from_u8(l.max_qos).unwrap_or(QoS::ExactlyOnce),
         max_topic_alias: l.max_topic_alias,
+        max_topic_alias_broker: l.max_topic_alias_broker,
         mount_point: l.mount_point.as_deref().map(Arc::from),
         use_username_as_clientid: l.use_username_as_clientid,
         allow_zero_length_clientid: sec.allow_zero_length_clientid,
@@ -355,6 +355,16 @@ fn listener_settings(cfg: &Config, l: &Listener) -> ListenerSettings {
     }
 }
 
+/// The server redirect `server_reference` / `server_moved` ask for.
+pub fn redirect_of(cfg: &Config) -> Option<komar_core::Redirect> {
+    cfg.server_reference
+        .clone()
+        .map(|reference| komar_core::Redirect {
+            reference,
+            moved: cfg.server_moved,
+        })
+}
+
 fn broker_config(cfg: &Config) -> BrokerConfig {
     BrokerConfig {
         max_inflight_messages: cfg.max_inflight_messages,
@@ -370,6 +380,13 @@ fn broker_config(cfg: &Config) -> BrokerConfig {
         upgrade_outgoing_qos: cfg.upgrade_outgoing_qos,
         clientid_prefixes: cfg.clientid_prefixes.iter().cloned().collect(),
         check_retain_source: cfg.check_retain_source,
+        shared_strategy: match cfg.shared_subscription_strategy {
+            komar_config::SharedStrategy::RoundRobin => komar_core::SharedStrategy::RoundRobin,
+            komar_config::SharedStrategy::Random => komar_core::SharedStrategy::Random,
+            komar_config::SharedStrategy::Sticky => komar_core::SharedStrategy::Sticky,
+        },
+        response_information_prefix: cfg.response_information_prefix.as_deref().map(Arc::from),
+        redirect: redirect_of(cfg),
         ..BrokerConfig::default()
     }
 }

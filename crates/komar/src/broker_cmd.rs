@@ -233,6 +233,12 @@ impl Reload<'_> {
         } else {
             tracing::warn!("Listeners changed: restart Komar to apply listener changes; password and ACL files not reloaded.");
         }
+        // `server_reference` / `server_moved` apply at once: setting them
+        // drains this node (connected clients are sent elsewhere).
+        let redirect = new.server.broker.redirect.clone();
+        if redirect != broker.redirect() {
+            broker.set_redirect(redirect);
+        }
         if let Err(e) = self.logging.reload(&new.log) {
             tracing::error!("{e}");
         }

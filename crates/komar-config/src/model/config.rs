@@ -14,6 +14,19 @@ use crate::model::listener::{Listener, ListenerAddress};
 use crate::model::logging::{LogDest, LogType};
 use crate::model::security::{Plugin, Security};
 
+/// How a shared subscription chooses the member that gets a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SharedStrategy {
+    /// Members in turn (`round_robin`, the default).
+    #[default]
+    RoundRobin,
+    /// A member at random (`random`).
+    Random,
+    /// The same member for every message of one publisher while it stays
+    /// connected (`sticky`).
+    Sticky,
+}
+
 /// One occurrence of a recognised option, in file order (included files
 /// appear where their `include_dir` line is). Lets the broker report
 /// `file:line: option 'X' is recognised but not supported yet`.
@@ -86,6 +99,20 @@ pub struct Config {
     /// `global_max_connections` [2.1]: max connections broker-wide;
     /// `None` = unlimited.
     pub global_max_connections: Option<u32>,
+    /// `shared_subscription_strategy` [Komar]: how a shared subscription
+    /// picks the member that gets a message (default round robin).
+    pub shared_subscription_strategy: SharedStrategy,
+    /// `response_information_prefix` [Komar]: MQTT 5 Response Information
+    /// sent to clients that ask for it is this prefix followed by the
+    /// client id (default `response/`; `none` sends none).
+    pub response_information_prefix: Option<String>,
+    /// `server_reference` [Komar]: send MQTT 5 clients elsewhere — CONNACK
+    /// 0x9C (or 0x9D with `server_moved true`) with this Server Reference;
+    /// 3.x clients are refused as "server unavailable". For draining a node.
+    pub server_reference: Option<String>,
+    /// `server_moved` [Komar]: the redirect is permanent (0x9D, "server
+    /// moved") rather than temporary (0x9C, "use another server").
+    pub server_moved: bool,
 
     // ---- security ----
     /// `per_listener_settings` (default false; deprecated in 2.1): when
@@ -206,6 +233,10 @@ impl Default for Config {
             enable_control_api: false,
             global_max_clients: None,
             global_max_connections: None,
+            shared_subscription_strategy: SharedStrategy::RoundRobin,
+            response_information_prefix: Some("response/".to_owned()),
+            server_reference: None,
+            server_moved: false,
             per_listener_settings: false,
             security: Security::default(),
             named_plugins: Vec::new(),

@@ -99,6 +99,27 @@ impl Parser<'_> {
                 Ok(())
             }
             "set_tcp_nodelay" => a.bool().map(|v| self.cfg.set_tcp_nodelay = v),
+            "server_moved" => a.bool().map(|v| self.cfg.server_moved = v),
+            "server_reference" => a
+                .string()
+                .and_then(|v| set_once(&mut self.cfg.server_reference, a.name, v)),
+            "response_information_prefix" => a.string().map(|v| {
+                self.cfg.response_information_prefix = (v != "none").then_some(v);
+            }),
+            "shared_subscription_strategy" => a.word().and_then(|w| {
+                use crate::model::config::SharedStrategy::*;
+                self.cfg.shared_subscription_strategy = match w {
+                    "round_robin" => RoundRobin,
+                    "random" => Random,
+                    "sticky" => Sticky,
+                    other => {
+                        return Err(err(format!(
+                            "'shared_subscription_strategy' expects round_robin, random or sticky, got '{other}'"
+                        )))
+                    }
+                };
+                Ok(())
+            }),
             "sys_interval" => a
                 .int_in(0, 65_535)
                 .map(|v| self.cfg.sys_interval = u16::try_from(v).unwrap_or(10)),

@@ -6,7 +6,11 @@
 use super::*;
 
 impl Connection {
-    pub(super) fn resolve_alias(&mut self, out: &mut OutBuf, p: &mut Publish) -> Result<(), Closed> {
+    pub(super) fn resolve_alias(
+        &mut self,
+        out: &mut OutBuf,
+        p: &mut Publish,
+    ) -> Result<(), Closed> {
         let Some(alias) = p.properties.topic_alias.take() else {
             return Ok(());
         };
@@ -69,35 +73,44 @@ impl Connection {
             s.incoming_qos2.insert(pid.get());
         }
         let qos_pid = p.qos_pid;
-        let code = self.route_publish(p, now);
+        let (code, text) = self.route_publish(p, now);
         match qos_pid {
             QosPid::AtMostOnce => {}
-            QosPid::AtLeastOnce(pid) => self.send_ack(out, Packet::PubAck, pid, code),
+            QosPid::AtLeastOnce(pid) => self.send_ack_with(out, Packet::PubAck, pid, code, text),
             QosPid::ExactlyOnce(pid) => {
                 if code.is_error() {
                     // A failed PUBREC ends the exchange (§4.3.3).
                     self.session.lock().incoming_qos2.remove(&pid.get());
                 }
-                self.send_ack(out, Packet::PubRec, pid, code)
+                self.send_ack_with(out, Packet::PubRec, pid, code, text)
             }
         }
         Ok(())
     }
 
     /// Authorise and route one publication; returns the reason code for
-    /// the acknowledgement.
-    pub(super) fn route_publish(&mut self, p: Publish, now: Instant) -> ReasonCode {
+    /// the acknowledgement, with a reason string for failures.
+    pub(super) fn route_publish(
+        &mut self,
+        p: Publish,
+        now: Instant,
+    ) -> (ReasonCode, Option<String>) {
         let limit = self.broker.config().message_size_limit;
         if limit > 0 && p.payload.len() > limit {
             tracing::info!(client_id = %self.identity.client_id, size = p.payload.len(), "dropped too large PUBLISH");
             self.stats.publish_dropped += 1;
-            return ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR;
+            let text = format!(
+                "payload of {} bytes exceeds message_size_limit {limit}",
+                p.payload.len()
+            );
+            return (ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR, Some(text));
         }
         // v5: a payload declared UTF-8 must be UTF-8 [MQTT-3.3.2-4].
         if p.properties.payload_format_indicator == Some(1)
             && std::str::from_utf8(&p.payload).is_err()
         {
-            return ReasonCode::PAYLOAD_FORMAT_INVALID;
+            let text = "payload format indicator says UTF-8, the payload is not".to_owned();
+            return (ReasonCode::PAYLOAD_FORMAT_INVALID, Some(text));
         }
         let topic = mount(&self.listener, &p.topic);
         if !crate::auth::dollar_topic_publishable(topic.as_str())
@@ -107,7 +120,10 @@ impl Connection {
                 .can_publish(&self.identity, topic.as_str())
         {
             tracing::debug!(client_id = %self.identity.client_id, topic = %topic, "publish denied");
-            return ReasonCode::NOT_AUTHORIZED;
+            return (
+                ReasonCode::NOT_AUTHORIZED,
+                Some(format!("not authorised to publish to '{topic}'")),
+            );
         }
         // Copy the payload out of the read buffer so a small stored message
         // never pins the buffer it arrived in; large payloads arrive in a
@@ -132,9 +148,9 @@ impl Connection {
         .with_expiry_from_properties(now);
         let outcome = self.broker.publish(Arc::new(msg), now, &mut self.congested);
         if outcome.matched == 0 {
-            ReasonCode::NO_MATCHING_SUBSCRIBERS
+            (ReasonCode::NO_MATCHING_SUBSCRIBERS, None)
         } else {
-            ReasonCode::SUCCESS
+            (ReasonCode::SUCCESS, None)
         }
     }
 

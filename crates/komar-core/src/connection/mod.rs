@@ -43,6 +43,7 @@ use crate::session::inflight::OutState;
 use crate::session::{Session, SessionInner, SubEntry, NEVER_EXPIRES};
 use crate::stats::LocalStats;
 
+mod alias;
 mod inbound;
 mod outbound;
 mod subscribe;
@@ -128,6 +129,13 @@ pub struct Connection {
     /// Boxed: most clients have no will, and an idle connection should not
     /// pay ~200 bytes for one.
     will: Option<Box<WillSpec>>,
+    /// Topic aliases the broker set up towards the client (v5).
+    aliases_out: Option<Box<alias::AliasesOut>>,
+    /// Server Reference for the DISCONNECT of a redirect (v5).
+    server_reference: Option<String>,
+    /// v5 Request Problem Information: reason strings and user properties
+    /// are allowed on acknowledgements [MQTT-3.1.2-29].
+    problem_info: bool,
     /// Topic aliases the client set up (index = alias - 1).
     aliases_in: Vec<Option<TopicName>>,
     /// Outgoing QoS 1/2 messages allowed in flight.
@@ -169,7 +177,18 @@ impl Connection {
             0 => usize::from(u16::MAX),
             n => usize::from(n),
         };
+        let alias_max = if connect.protocol.is_v5() {
+            props
+                .topic_alias_maximum
+                .unwrap_or(0)
+                .min(listener.max_topic_alias_broker)
+        } else {
+            0
+        };
         Connection {
+            aliases_out: alias::AliasesOut::new(alias_max),
+            problem_info: props.request_problem_information != Some(0),
+            server_reference: None,
             aliases_in: vec![None; usize::from(listener.max_topic_alias)],
             inflight_max: config_inflight.min(client_receive_max),
             client_max_packet: props.maximum_packet_size.map_or(usize::MAX, |m| m as usize),
@@ -227,10 +246,25 @@ impl Connection {
     /// Close with `reason` at `now`, queueing a DISCONNECT for v5 clients
     /// when the server is the one closing (§4.13).
     pub fn close(&mut self, reason: CloseReason, out: &mut OutBuf) -> Closed {
+        self.close_with(reason, None, out)
+    }
+
+    /// [`Connection::close`] with a Reason String in the DISCONNECT (always
+    /// allowed there, whatever Request Problem Information says
+    /// [MQTT-3.1.2-29]).
+    pub(super) fn close_with(
+        &mut self,
+        reason: CloseReason,
+        text: Option<String>,
+        out: &mut OutBuf,
+    ) -> Closed {
         if self.close.is_none() {
             self.close = Some(reason);
             if let (true, Some(code)) = (self.version.is_v5(), reason.server_disconnect_code()) {
-                self.send(out, &Packet::Disconnect(Disconnect::new(code)));
+                let mut d = Disconnect::new(code);
+                d.properties.reason_string = text;
+                d.properties.server_reference = self.server_reference.take();
+                self.send(out, &Packet::Disconnect(d));
             }
         }
         Closed
@@ -270,11 +304,30 @@ impl Connection {
         pid: PacketId,
         code: ReasonCode,
     ) {
+        self.send_ack_with(out, kind, pid, code, None);
+    }
+
+    /// An acknowledgement with a Reason String, when the client allows one
+    /// [MQTT-3.1.2-29].
+    fn send_ack_with(
+        &mut self,
+        out: &mut OutBuf,
+        kind: fn(PubResp) -> Packet,
+        pid: PacketId,
+        code: ReasonCode,
+        text: Option<String>,
+    ) {
         let mut r = PubResp::new(pid);
         if self.version.is_v5() {
             r.reason_code = code;
+            r.properties.reason_string = self.reason_string(text);
         }
         self.send(out, &kind(r));
+    }
+
+    /// `text` if the client accepts reason strings on acknowledgements.
+    fn reason_string(&self, text: Option<String>) -> Option<String> {
+        text.filter(|_| self.problem_info && self.version.is_v5())
     }
 
     /// Handle one packet from the client at `now`.
@@ -335,7 +388,11 @@ impl Connection {
         err: &komar_proto::DecodeError,
         out: &mut OutBuf,
     ) -> Closed {
-        self.protocol_error(out, err.reason_code())
+        self.close_with(
+            CloseReason::ProtocolError(err.reason_code()),
+            Some(err.to_string()),
+            out,
+        )
     }
 
     fn handle_disconnect(&mut self, out: &mut OutBuf, d: Disconnect) -> Closed {

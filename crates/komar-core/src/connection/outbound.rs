@@ -3,6 +3,7 @@
 //! after a resumed session [MQTT-4.4.0-1], and the client's PUBACK, PUBREC
 //! and PUBCOMP.
 
+use super::alias::AliasUse;
 use super::*;
 
 impl Connection {
@@ -49,9 +50,10 @@ impl Connection {
                 drop(s);
                 return Err(self.close(CloseReason::TakenOver, out));
             }
-            if let Some(code) = s.kick.take() {
+            if let Some(kick) = s.kick.take() {
                 drop(s);
-                return Err(self.close(CloseReason::Administrative(code), out));
+                self.server_reference = kick.server_reference;
+                return Err(self.close(CloseReason::Administrative(kick.code), out));
             }
             if self.resend_pending {
                 self.resend_pending = false;
@@ -139,19 +141,32 @@ impl Connection {
             None => m.topic.as_str(),
         };
         let v5 = self.version.is_v5();
+        let full_topic = topic;
+        let alias = match &self.aliases_out {
+            Some(a) if v5 => a.peek(topic),
+            _ => AliasUse::None,
+        };
         let empty = PublishProperties::default();
         let adjusted;
         let properties = if !v5 {
             &empty
-        } else if m.expires_at.is_none() && d.sub_ids == SubIds::None {
+        } else if m.expires_at.is_none() && d.sub_ids == SubIds::None && alias == AliasUse::None {
             &m.properties
         } else {
             let mut p = m.properties.clone();
             // [MQTT-3.3.2-6] the remaining lifetime, not the original one.
             p.message_expiry_interval = m.remaining_expiry(now);
             p.subscription_identifiers = d.sub_ids.to_vec();
+            if let AliasUse::Set(a) | AliasUse::Known(a) = alias {
+                p.topic_alias = Some(a);
+            }
             adjusted = p;
             &adjusted
+        };
+        let topic = if matches!(alias, AliasUse::Known(_)) {
+            ""
+        } else {
+            topic
         };
         let head = PublishHead {
             dup,
@@ -181,6 +196,9 @@ impl Connection {
         }
         if large {
             out.push_chunk(m.payload.clone());
+        }
+        if let Some(a) = &mut self.aliases_out {
+            a.commit(full_topic, alias);
         }
         self.stats.messages_sent += 1;
         self.stats.publish_sent += 1;

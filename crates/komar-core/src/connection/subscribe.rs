@@ -15,6 +15,7 @@ impl Connection {
             .subscription_identifier
             .and_then(NonZeroU32::new);
         let mut codes = Vec::with_capacity(sub.filters.len());
+        let mut problems: Vec<String> = Vec::new();
         let mut retained: Vec<Delivery> = Vec::new();
         for (filter, mut options) in sub.filters {
             let filter = match &self.listener.mount_point {
@@ -22,6 +23,7 @@ impl Connection {
                     Some(f) => f,
                     None => {
                         codes.push(ReasonCode::TOPIC_FILTER_INVALID);
+                        problems.push(format!("'{filter}' is not valid under the mount point"));
                         continue;
                     }
                 },
@@ -33,6 +35,7 @@ impl Connection {
                 .can_subscribe(&self.identity, filter.as_str())
             {
                 codes.push(ReasonCode::NOT_AUTHORIZED);
+                problems.push(format!("not authorised to subscribe to '{filter}'"));
                 continue;
             }
             // Grant at most the listener's Maximum QoS.
@@ -98,6 +101,7 @@ impl Connection {
                         }
                     }
                     retained.push(Delivery {
+                        shared: None,
                         qos: m.qos.min(options.qos),
                         // [MQTT-3.3.1-8] retained messages keep RETAIN set.
                         retain: true,
@@ -111,7 +115,11 @@ impl Connection {
             out,
             &Packet::SubAck(SubAck {
                 packet_id: sub.packet_id,
-                properties: AckProperties::default(),
+                properties: AckProperties {
+                    reason_string: self
+                        .reason_string((!problems.is_empty()).then(|| problems.join("; "))),
+                    ..AckProperties::default()
+                },
                 reason_codes: codes,
             }),
         );
@@ -124,7 +132,11 @@ impl Connection {
         Ok(())
     }
 
-    pub(super) fn handle_unsubscribe(&mut self, out: &mut OutBuf, u: Unsubscribe) -> Result<(), Closed> {
+    pub(super) fn handle_unsubscribe(
+        &mut self,
+        out: &mut OutBuf,
+        u: Unsubscribe,
+    ) -> Result<(), Closed> {
         let mut codes = Vec::with_capacity(u.filters.len());
         for filter in u.filters {
             let filter = match &self.listener.mount_point {

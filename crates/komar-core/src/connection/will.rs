@@ -65,6 +65,7 @@ impl Connection {
         let mut will_now = None;
         let mut end = false;
         let mut wakers = Vec::new();
+        let mut orphans = Vec::new();
         {
             let mut table = broker.shard(self.session.client_id()).lock();
             let mut s = self.session.lock();
@@ -75,6 +76,13 @@ impl Connection {
                 s.disconnected_at = Some(now);
                 s.epoch += 1;
                 wakers = s.queue.take_all_room_waiters();
+                // Messages this member got through a shared subscription
+                // and has not acknowledged go to another member (§4.8.2);
+                // a message whose PUBREC arrived is delivered already.
+                orphans = s.queue.take_where(|d| d.shared.is_some());
+                orphans.extend(s.inflight.take_where(|e| {
+                    e.delivery.shared.is_some() && e.state != OutState::AwaitPubComp
+                }));
                 let expiry = s.expiry_interval;
                 if expiry == 0 {
                     if table
@@ -118,6 +126,16 @@ impl Connection {
         }
         for w in wakers {
             w.wake();
+        }
+        if !orphans.is_empty() {
+            let left = broker.redistribute(orphans, self.session.id(), now);
+            if !end && !left.is_empty() {
+                // No other member: the message waits for this one.
+                let mut s = self.session.lock();
+                for d in left {
+                    s.queue.push_back(d);
+                }
+            }
         }
         if end {
             broker.end_session(&self.session, now);

@@ -120,6 +120,26 @@ impl Inflight {
         v
     }
 
+    /// Take out the deliveries of every entry `pred` selects.
+    pub fn take_where(&mut self, mut pred: impl FnMut(&OutEntry) -> bool) -> Vec<Delivery> {
+        let ids: Vec<u16> = self
+            .map
+            .iter()
+            .filter(|(_, e)| pred(e))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut taken: Vec<(u64, Delivery)> = ids
+            .into_iter()
+            .filter_map(|k| self.map.remove(&k))
+            .map(|e| {
+                self.bytes -= e.delivery.cost();
+                (e.seq, e.delivery)
+            })
+            .collect();
+        taken.sort_by_key(|(seq, _)| *seq);
+        taken.into_iter().map(|(_, d)| d).collect()
+    }
+
     /// Forget everything (clean start).
     pub fn clear(&mut self) {
         self.map.clear();

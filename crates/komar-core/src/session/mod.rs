@@ -35,6 +35,15 @@ pub struct SubEntry {
     pub id: Option<NonZeroU32>,
 }
 
+/// Why the broker closes a connection from outside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kick {
+    /// DISCONNECT reason code for v5 clients.
+    pub code: komar_proto::ReasonCode,
+    /// Server Reference for a redirect (0x9C / 0x9D).
+    pub server_reference: Option<String>,
+}
+
 /// Session expiry interval value meaning "never".
 pub const NEVER_EXPIRES: u32 = u32::MAX;
 
@@ -74,8 +83,9 @@ pub struct SessionInner {
     /// Who the attached connection is (for re-checking logins on reload).
     pub identity: Option<Arc<crate::auth::ClientIdentity>>,
     /// Set when the broker wants the attached connection closed (its login
-    /// was revoked): the connection sends DISCONNECT with this code.
-    pub kick: Option<komar_proto::ReasonCode>,
+    /// was revoked, or clients are sent elsewhere): the connection sends
+    /// DISCONNECT with this code (and Server Reference).
+    pub kick: Option<Kick>,
 }
 
 /// One client's session, shared by the session table, the subscription

@@ -202,6 +202,22 @@ impl OutQueue {
         before - self.items.len()
     }
 
+    /// Take out every delivery `pred` selects, keeping the others in order.
+    pub fn take_where(&mut self, mut pred: impl FnMut(&Delivery) -> bool) -> Vec<Delivery> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.items.len());
+        for d in self.items.drain(..) {
+            if pred(&d) {
+                self.bytes -= d.cost();
+                taken.push(d);
+            } else {
+                kept.push_back(d);
+            }
+        }
+        self.items = kept;
+        taken
+    }
+
     /// Iterate the deliveries in order.
     pub fn iter(&self) -> impl Iterator<Item = &Delivery> {
         self.items.iter()
@@ -230,6 +246,7 @@ mod tests {
             qos,
             retain: false,
             sub_ids: SubIds::None,
+            shared: None,
         }
     }
 
