@@ -35,6 +35,7 @@ mod fuzz;
 pub mod hash;
 pub mod passwd;
 mod password_file;
+pub mod scram;
 
 pub use acl::{sys_topic_allowed, Access, AclFile};
 pub use broker::{FileSecurity, ListenerRules};

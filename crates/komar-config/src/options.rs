@@ -203,6 +203,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     alias("retained_persistence", "persistence"),
     dep(o("retry_interval")),
     o("round_robin"),
+    komar("scram_file"),
     komar("server_moved"),
     komar("server_reference"),
     o("set_tcp_nodelay"),

@@ -78,6 +78,31 @@ pub enum AuthDecision {
     Deny(ReasonCode),
 }
 
+/// One step of MQTT 5 enhanced authentication (§4.12).
+#[derive(Debug)]
+pub enum AuthStep {
+    /// Send the client AUTH "Continue authentication" (0x18) with this
+    /// data, and give its answer to the exchange.
+    Continue(Bytes, Box<dyn AuthExchange>),
+    /// Authenticated: the final data for the client (in CONNACK, or in AUTH
+    /// "Success" when re-authenticating) and the user name to use.
+    Success {
+        /// Authentication Data for the client, if the method has any.
+        data: Option<Bytes>,
+        /// The authenticated user name.
+        username: Option<String>,
+    },
+    /// Refused with this reason code and a reason string.
+    Fail(ReasonCode, String),
+}
+
+/// An enhanced-authentication exchange in progress (e.g. SCRAM between its
+/// first and final messages).
+pub trait AuthExchange: Send + Sync + std::fmt::Debug {
+    /// Take the client's next Authentication Data.
+    fn step(self: Box<Self>, data: &[u8]) -> AuthStep;
+}
+
 /// Checks credentials at CONNECT.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// Decide whether a client may connect through listener `listener`.
@@ -95,6 +120,13 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// blocking-work thread.
     fn is_slow(&self) -> bool {
         false
+    }
+
+    /// Begin MQTT 5 enhanced authentication with `method` and the client's
+    /// first Authentication Data. `None` when the method is not offered
+    /// (the client gets 0x8C "Bad authentication method").
+    fn start_enhanced(&self, _listener: usize, _method: &str, _data: &[u8]) -> Option<AuthStep> {
+        None
     }
 }
 

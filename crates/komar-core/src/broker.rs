@@ -109,6 +109,7 @@ pub struct Broker {
     pub(crate) retained: RwLock<RetainedStore>,
     timers: Mutex<BinaryHeap<Reverse<Timer>>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) authenticator: Arc<dyn crate::auth::Authenticator>,
     redirect: RwLock<Option<Redirect>>,
     stats: Stats,
     next_session_id: AtomicU64,
@@ -125,6 +126,21 @@ impl Broker {
 
     /// A broker with `config` whose topic access `authorizer` decides.
     pub fn with_authorizer(config: BrokerConfig, authorizer: Arc<dyn Authorizer>) -> Arc<Broker> {
+        Broker::with_security(
+            config,
+            Arc::new(crate::auth::AnonymousPolicy::default()),
+            authorizer,
+        )
+    }
+
+    /// A broker whose logins `authenticator` checks (enhanced
+    /// authentication and re-authentication included) and whose topic
+    /// access `authorizer` decides.
+    pub fn with_security(
+        config: BrokerConfig,
+        authenticator: Arc<dyn crate::auth::Authenticator>,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Arc<Broker> {
         let shard_hasher = RandomState::default();
         let id_seed = shard_hasher.hash_one(std::process::id());
         Arc::new(Broker {
@@ -138,11 +154,17 @@ impl Broker {
             retained: RwLock::new(RetainedStore::new()),
             timers: Mutex::new(BinaryHeap::new()),
             authorizer,
+            authenticator,
             stats: Stats::default(),
             next_session_id: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             id_seed,
         })
+    }
+
+    /// The authenticator (for logins the server checks itself).
+    pub fn authenticator(&self) -> &Arc<dyn crate::auth::Authenticator> {
+        &self.authenticator
     }
 
     /// The configuration in force.

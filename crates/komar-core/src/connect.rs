@@ -6,9 +6,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use komar_proto::{ConnAck, ConnAckProperties, Connect, ProtocolVersion, QoS, ReasonCode};
+use bytes::Bytes;
+use komar_proto::{
+    Auth, AuthProperties, ConnAck, ConnAckProperties, Connect, Packet, ProtocolVersion, QoS,
+    ReasonCode,
+};
 
-use crate::auth::ClientIdentity;
+use crate::auth::{AuthExchange, AuthStep, ClientIdentity};
 use crate::broker::Broker;
 use crate::config::ListenerSettings;
 use crate::connection::{Connection, WillSpec};
@@ -34,6 +38,64 @@ pub enum ConnectOutcome {
     Accepted(Box<Connection>, ConnAck),
     /// Refused: send the CONNACK and close.
     Refused(ConnAck),
+    /// Enhanced authentication goes on (§4.12): send this AUTH, read the
+    /// client's next packet and give it to [`PendingConnect::resume`].
+    Auth(Box<PendingConnect>, Auth),
+}
+
+/// A CONNECT waiting for the client's next AUTH packet.
+#[derive(Debug)]
+pub struct PendingConnect {
+    req: ConnectRequest,
+    method: String,
+    exchange: Box<dyn AuthExchange>,
+}
+
+impl PendingConnect {
+    /// Continue with the client's packet, which must be AUTH "Continue
+    /// authentication" with the same method; anything else ends the
+    /// connection attempt (Protocol Error) [MQTT-4.12.0-2].
+    pub fn resume(
+        self: Box<Self>,
+        broker: &Arc<Broker>,
+        packet: Packet,
+        now: Instant,
+    ) -> ConnectOutcome {
+        let PendingConnect {
+            req,
+            method,
+            exchange,
+        } = *self;
+        match packet {
+            Packet::Auth(a)
+                if a.reason_code == ReasonCode::CONTINUE_AUTHENTICATION
+                    && a.properties.authentication_method.as_deref() == Some(method.as_str()) =>
+            {
+                let data = a.properties.authentication_data.unwrap_or_default();
+                let step = exchange.step(&data);
+                broker.continue_auth(req, method, step, now)
+            }
+            _ => refuse(ReasonCode::PROTOCOL_ERROR),
+        }
+    }
+}
+
+/// An AUTH packet carrying `method` and `data`.
+pub(crate) fn auth_packet(
+    code: ReasonCode,
+    method: &str,
+    data: Option<Bytes>,
+    reason: Option<String>,
+) -> Auth {
+    Auth {
+        reason_code: code,
+        properties: AuthProperties {
+            authentication_method: Some(method.to_owned()),
+            authentication_data: data,
+            reason_string: reason,
+            ..AuthProperties::default()
+        },
+    }
 }
 
 fn refuse(code: ReasonCode) -> ConnectOutcome {
@@ -45,8 +107,82 @@ fn refuse(code: ReasonCode) -> ConnectOutcome {
 }
 
 impl Broker {
-    /// Accept or refuse a CONNECT at `now`.
+    /// Accept or refuse a CONNECT at `now` (possibly after an enhanced
+    /// authentication exchange, when CONNECT names a method).
     pub fn connect(self: &Arc<Self>, req: ConnectRequest, now: Instant) -> ConnectOutcome {
+        let enhanced = match (
+            &req.connect.properties.authentication_method,
+            req.connect.protocol.is_v5(),
+        ) {
+            (Some(method), true) => Some(method.clone()),
+            _ => None,
+        };
+        match enhanced {
+            None => self.attach_client(req, None, now),
+            Some(method) => {
+                let data = req
+                    .connect
+                    .properties
+                    .authentication_data
+                    .clone()
+                    .unwrap_or_default();
+                match self
+                    .authenticator
+                    .start_enhanced(req.listener_index, &method, &data)
+                {
+                    // [MQTT-4.12.0-4] an unsupported method gets 0x8C.
+                    None => refuse(ReasonCode::BAD_AUTHENTICATION_METHOD),
+                    Some(step) => self.continue_auth(req, method, step, now),
+                }
+            }
+        }
+    }
+
+    fn continue_auth(
+        self: &Arc<Self>,
+        mut req: ConnectRequest,
+        method: String,
+        step: AuthStep,
+        now: Instant,
+    ) -> ConnectOutcome {
+        match step {
+            AuthStep::Continue(data, exchange) => {
+                let auth = auth_packet(
+                    ReasonCode::CONTINUE_AUTHENTICATION,
+                    &method,
+                    Some(data),
+                    None,
+                );
+                ConnectOutcome::Auth(
+                    Box::new(PendingConnect {
+                        req,
+                        method,
+                        exchange,
+                    }),
+                    auth,
+                )
+            }
+            AuthStep::Success { data, username } => {
+                if let Some(u) = username {
+                    req.username = Some(Arc::from(u));
+                }
+                self.attach_client(req, Some((method, data)), now)
+            }
+            AuthStep::Fail(code, text) => {
+                tracing::info!(target: "komar::notice", "Client {} failed enhanced authentication: {text}", req.connect.client_id);
+                refuse(code)
+            }
+        }
+    }
+
+    /// The CONNECT is authenticated: apply the client id, keep alive and
+    /// redirect rules, attach the session and build the CONNACK.
+    fn attach_client(
+        self: &Arc<Self>,
+        req: ConnectRequest,
+        auth: Option<(String, Option<Bytes>)>,
+        now: Instant,
+    ) -> ConnectOutcome {
         let c = &req.connect;
         let v = c.protocol;
         let config = &self.config;
@@ -134,6 +270,10 @@ impl Broker {
 
         // CONNACK properties describing this server's limits (§3.2.2.3).
         if v.is_v5() {
+            if let Some((method, data)) = &auth {
+                props.authentication_method = Some(method.clone());
+                props.authentication_data = data.clone();
+            }
             // Response Information when the client asks for it [MQTT-3.1.2-28].
             if c.properties.request_response_information == Some(1) {
                 if let Some(prefix) = &config.response_information_prefix {

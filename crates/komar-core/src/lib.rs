@@ -22,11 +22,12 @@ pub mod stats;
 pub mod trie;
 
 pub use auth::{
-    AllowAll, AnonymousPolicy, AuthDecision, Authenticator, Authorizer, ClientIdentity,
+    AllowAll, AnonymousPolicy, AuthDecision, AuthExchange, AuthStep, Authenticator, Authorizer,
+    ClientIdentity, Secret,
 };
 pub use broker::{Broker, RouteOutcome};
 pub use config::{BrokerConfig, ListenerSettings, Redirect, SharedStrategy};
-pub use connect::{ConnectOutcome, ConnectRequest};
+pub use connect::{ConnectOutcome, ConnectRequest, PendingConnect};
 pub use connection::{poll_room, CloseReason, Closed, Connection, OUTPUT_HIGH_WATER};
 pub use message::{Delivery, Message, Origin};
 pub use outbuf::OutBuf;

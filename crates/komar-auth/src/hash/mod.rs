@@ -48,6 +48,15 @@ pub enum HashKind {
     /// `$argon2id$` with t=1, m=47104 KiB, p=1, 64-byte salt and output, as
     /// Mosquitto 2.1 writes it. Mosquitto 2.0 cannot read it.
     Argon2id,
+    /// A SCRAM credential for MQTT 5 enhanced authentication
+    /// (`-H scram-sha-256|scram-sha-512`), for Komar's `scram_file` — not a
+    /// Mosquitto password-file entry.
+    Scram {
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        mechanism: crate::scram::Mechanism,
+        /// PBKDF2 iterations (`-I`; RFC 7677 suggests at least 4096).
+        iterations: NonZeroU32,
+    },
 }
 
 impl Default for HashKind {
@@ -132,6 +141,16 @@ impl PasswordHash {
         })
     }
 
+    /// For a `$7$` (PBKDF2-HMAC-SHA512) entry: its iteration count, salt
+    /// and derived key — exactly SCRAM-SHA-512's SaltedPassword, so these
+    /// entries also serve SCRAM-SHA-512 logins.
+    pub fn pbkdf2_parts(&self) -> Option<(u32, &[u8], &[u8])> {
+        match &self.0 {
+            Inner::Pbkdf2(h) => Some((h.iterations().get(), h.salt(), &h.hash()[..])),
+            _ => None,
+        }
+    }
+
     /// Make a new hash of `password` with a fresh random salt.
     ///
     /// # Errors
@@ -151,6 +170,8 @@ impl PasswordHash {
                 getrandom::fill(&mut salt).map_err(|_| HashError::Random)?;
                 Inner::Argon2id(argon::Argon2idHash::generate(password, salt)?)
             }
+            // A SCRAM credential is not a password hash; see `hash_password`.
+            HashKind::Scram { .. } => return Err(HashError::Invalid),
         }))
     }
 
@@ -213,6 +234,22 @@ impl fmt::Debug for PasswordHash {
 /// [`HashError::Random`] if no salt could be drawn, [`HashError::Compute`]
 /// if hashing fails.
 pub fn hash_password(password: impl AsRef<[u8]>, kind: HashKind) -> Result<String, HashError> {
+    if let HashKind::Scram {
+        mechanism,
+        iterations,
+    } = kind
+    {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|_| HashError::Random)?;
+        let cred = crate::scram::ScramCredential::from_password(
+            mechanism,
+            password.as_ref(),
+            &salt,
+            iterations.get(),
+        );
+        let line = cred.line("");
+        return Ok(line.trim_start_matches(':').trim_end().to_owned());
+    }
     PasswordHash::generate(password.as_ref(), kind).map(|h| h.encode())
 }
 

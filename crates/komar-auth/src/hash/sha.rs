@@ -136,6 +136,10 @@ impl Pbkdf2Hash {
         self.iterations
     }
 
+    pub(crate) fn salt(&self) -> &[u8] {
+        &self.salt
+    }
+
     pub(crate) fn encode(&self) -> String {
         format!(
             "$7${}${}${}",

@@ -13,7 +13,7 @@
 
 use super::io::PasswdIo;
 use crate::ctext;
-use crate::hash::{HashKind, PasswordHash};
+use crate::hash::HashKind;
 
 /// One line of the file, split as `mosquitto_passwd` splits it.
 struct Entry<'a> {
@@ -72,11 +72,11 @@ pub(super) fn new_line(
     kind: HashKind,
     io: &mut dyn PasswdIo,
 ) -> Result<(), i32> {
-    match PasswordHash::generate(password, kind) {
-        Ok(hash) => {
+    match crate::hash::hash_password(password, kind) {
+        Ok(field) => {
             out.extend_from_slice(user);
             out.push(b':');
-            out.extend_from_slice(hash.encode().as_bytes());
+            out.extend_from_slice(field.as_bytes());
             out.push(b'\n');
             Ok(())
         }

@@ -25,13 +25,15 @@ use crate::hash::{username_is_valid, HashKind, DEFAULT_ITERATIONS};
 const USAGE: &str = "\
 komar passwd is a tool for managing password files for mosquitto and komar.
 
-Usage: komar passwd [-H sha512 | -H sha512-pbkdf2 | -H argon2id] [-I iterations] [-c | -D] passwordfile username
+Usage: komar passwd [-H sha512 | -H sha512-pbkdf2 | -H argon2id | -H scram-sha-256 | -H scram-sha-512] [-I iterations] [-c | -D] passwordfile username
        komar passwd [-H sha512 | -H sha512-pbkdf2 | -H argon2id] [-I iterations] [-c] -b passwordfile username password
        komar passwd [-H sha512 | -H sha512-pbkdf2 | -H argon2id] [-I iterations] -U passwordfile
  -b : run in batch mode to allow passing passwords on the command line.
  -c : create a new password file. This will overwrite existing files.
  -D : delete the username rather than adding/updating its password.
  -H : specify the hashing algorithm. Defaults to sha512-pbkdf2, which is recommended.
+      scram-sha-256 and scram-sha-512 write SCRAM credentials for Komar's scram_file
+      (MQTT 5 enhanced authentication), not password_file entries.
       Mosquitto 1.6 and earlier defaulted to sha512; argon2id needs Mosquitto 2.1.
  -I : number of sha512-pbkdf2 iterations (default 1000).
  -U : update a plain text password file to use hashed passwords.
@@ -42,11 +44,18 @@ See https://mosquitto.org/ for more information.
 /// Longest password accepted on the command line.
 const MAX_PASSWORD: usize = 65_535;
 
+/// SCRAM credentials' default PBKDF2 iterations (RFC 7677 §4).
+const SCRAM_DEFAULT_ITERATIONS: NonZeroU32 = match NonZeroU32::new(4096) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Algorithm {
     Pbkdf2,
     Sha512,
     Argon2id,
+    Scram(crate::scram::Mechanism),
 }
 
 /// What the command line asked for.
@@ -102,6 +111,7 @@ fn parse_args<'a>(args: &'a [String], io: &mut dyn PasswdIo) -> Result<Request<'
     }
     let mut algorithm = Algorithm::Pbkdf2;
     let mut iterations = DEFAULT_ITERATIONS;
+    let mut iterations_given = false;
     let (mut batch, mut create, mut delete, mut convert) = (false, false, false, false);
     let mut idx = 0;
     while let Some(arg) = args.get(idx) {
@@ -117,6 +127,8 @@ fn parse_args<'a>(args: &'a [String], io: &mut dyn PasswdIo) -> Result<Request<'
                     "sha512" => Algorithm::Sha512,
                     "sha512-pbkdf2" => Algorithm::Pbkdf2,
                     "argon2id" => Algorithm::Argon2id,
+                    "scram-sha-256" => Algorithm::Scram(crate::scram::Mechanism::Sha256),
+                    "scram-sha-512" => Algorithm::Scram(crate::scram::Mechanism::Sha512),
                     other => return Err(fail(io, &format!("Error: Unknown hash type '{other}'"))),
                 };
                 idx += 1;
@@ -132,6 +144,7 @@ fn parse_args<'a>(args: &'a [String], io: &mut dyn PasswdIo) -> Result<Request<'
                     .and_then(|n| u32::try_from(n).ok())
                     .and_then(NonZeroU32::new)
                     .ok_or_else(|| fail(io, "Error: Number of iterations must be > 0."))?;
+                iterations_given = true;
                 idx += 1;
             }
             "-b" => batch = true,
@@ -216,6 +229,15 @@ fn parse_args<'a>(args: &'a [String], io: &mut dyn PasswdIo) -> Result<Request<'
         Algorithm::Pbkdf2 => HashKind::Sha512Pbkdf2 { iterations },
         Algorithm::Sha512 => HashKind::Sha512,
         Algorithm::Argon2id => HashKind::Argon2id,
+        Algorithm::Scram(mechanism) => HashKind::Scram {
+            mechanism,
+            // RFC 7677 §4: at least 4096 iterations.
+            iterations: if iterations_given {
+                iterations
+            } else {
+                SCRAM_DEFAULT_ITERATIONS
+            },
+        },
     };
     Ok(Request { kind, mode })
 }

@@ -73,6 +73,10 @@ pub struct Security {
     pub acl_file: Option<PathBuf>,
     /// `psk_file`: `identity:hexkey` lines for TLS-PSK listeners.
     pub psk_file: Option<PathBuf>,
+    /// `scram_file` [Komar]: SCRAM-SHA-256 / SCRAM-SHA-512 credentials for
+    /// MQTT 5 enhanced authentication (`komar passwd -H scram-sha-256`).
+    /// `$7$` entries of `password_file` also serve SCRAM-SHA-512.
+    pub scram_file: Option<PathBuf>,
     /// Plugins in load order (`plugin`, `auth_plugin`, `global_plugin`).
     pub plugins: Vec<Plugin>,
 }
@@ -86,6 +90,7 @@ impl Default for Security {
             password_file: None,
             acl_file: None,
             psk_file: None,
+            scram_file: None,
             plugins: Vec::new(),
         }
     }

@@ -56,6 +56,9 @@ impl Parser<'_> {
             "psk_file" => a
                 .path()
                 .and_then(|v| set_once(&mut self.touched_security(ctx).psk_file, a.name, v)),
+            "scram_file" => a
+                .path()
+                .and_then(|v| set_once(&mut self.touched_security(ctx).scram_file, a.name, v)),
             "plugin" | "global_plugin" => self.opt_plugin(c == "global_plugin", a, ctx, loc),
             "plugin_load" => self.opt_plugin_load(a, ctx, loc),
             "plugin_use" => self.opt_plugin_use(a, ctx),

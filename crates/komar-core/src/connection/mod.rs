@@ -46,6 +46,7 @@ use crate::stats::LocalStats;
 mod alias;
 mod inbound;
 mod outbound;
+mod reauth;
 mod subscribe;
 mod will;
 
@@ -131,6 +132,11 @@ pub struct Connection {
     will: Option<Box<WillSpec>>,
     /// Topic aliases the broker set up towards the client (v5).
     aliases_out: Option<Box<alias::AliasesOut>>,
+    /// The enhanced authentication method of CONNECT, for
+    /// re-authentication (§4.12.1).
+    auth_method: Option<String>,
+    /// A re-authentication exchange in progress.
+    reauth: Option<Box<dyn crate::auth::AuthExchange>>,
     /// Server Reference for the DISCONNECT of a redirect (v5).
     server_reference: Option<String>,
     /// v5 Request Problem Information: reason strings and user properties
@@ -189,6 +195,8 @@ impl Connection {
             aliases_out: alias::AliasesOut::new(alias_max),
             problem_info: props.request_problem_information != Some(0),
             server_reference: None,
+            auth_method: props.authentication_method.clone(),
+            reauth: None,
             aliases_in: vec![None; usize::from(listener.max_topic_alias)],
             inflight_max: config_inflight.min(client_receive_max),
             client_max_packet: props.maximum_packet_size.map_or(usize::MAX, |m| m as usize),
@@ -372,9 +380,7 @@ impl Connection {
             Packet::Disconnect(d) => Err(self.handle_disconnect(out, d)),
             // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
             Packet::Connect(_) => Err(self.protocol_error(out, ReasonCode::PROTOCOL_ERROR)),
-            // Enhanced authentication is not offered: AUTH without an
-            // authentication method in CONNECT is a Protocol Error (§4.12).
-            Packet::Auth(_) => Err(self.protocol_error(out, ReasonCode::PROTOCOL_ERROR)),
+            Packet::Auth(a) => self.handle_auth(out, a),
             // Packets only a server sends.
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
                 Err(self.protocol_error(out, ReasonCode::PROTOCOL_ERROR))
