@@ -220,6 +220,12 @@ async fn accept(
             let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));
             Some(conn)
         }
+        ConnectOutcome::Auth(..) => {
+            // Enhanced authentication needs the AUTH exchange in the
+            // driver, which lands with SCRAM; until then: 0x8C.
+            refuse(out, version, ReasonCode::BAD_AUTHENTICATION_METHOD);
+            None
+        }
         ConnectOutcome::Refused(connack) => {
             tracing::info!(%peer, reason = ?connack.reason_code, "client refused");
             let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));

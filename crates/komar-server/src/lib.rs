@@ -152,7 +152,7 @@ impl Server {
             bound.push(b);
         }
         let shared = Arc::new(Shared {
-            broker: Broker::with_authorizer(config.broker, config.authorizer),
+            broker: Broker::with_security(config.broker, config.authenticator.clone(), config.authorizer),
             authenticator: config.authenticator,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -292,10 +292,24 @@ fn load_rules(
                 None
             }
         });
+    let scram = sec.scram_file.as_ref().and_then(|p| match read_file(p, "scram_file") {
+        Ok(text) => {
+            let (file, problems) = komar_auth::scram::ScramFile::parse(&text);
+            for e in problems {
+                warnings.push(format!("{}:{}: {}", p.display(), e.line, e.message));
+            }
+            Some(Arc::new(file))
+        }
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    });
     ListenerRules {
         allow_anonymous,
         passwords,
         acl,
+        scram,
     }
 }
 
