@@ -16,3 +16,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 cargo test --workspace --locked "$@"
+
+# The client tools' byte-for-byte comparisons with mosquitto_pub/sub/rr ran
+# above against Debian's mosquitto broker; run them again against Komar's.
+KOMAR_TOOLS_BROKER="$PWD/target/debug/komar" cargo test --locked -p komar-tools --test compare "$@"

@@ -59,10 +59,13 @@ impl Message {
     }
 
     /// Seconds left before expiry, for the Message Expiry Interval sent on
-    /// delivery [MQTT-3.3.2-6]; `None` if the message never expires.
+    /// delivery [MQTT-3.3.2-6], rounded up (a message sent within the second
+    /// it arrived keeps its interval, as with Mosquitto); `None` if the
+    /// message never expires.
     pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
         let left = self.expires_at?.saturating_duration_since(now);
-        Some(u32::try_from(left.as_secs()).unwrap_or(u32::MAX).max(1))
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        Some(u32::try_from(secs).unwrap_or(u32::MAX).max(1))
     }
 
     /// Bytes this message costs in queues: payload plus topic, the measure
@@ -72,10 +75,13 @@ impl Message {
     }
 
     /// Set `expires_at` from a v5 Message Expiry Interval received at `now`.
+    /// The interval leaves the stored properties: each delivery sends what
+    /// is left of it.
     pub fn with_expiry_from_properties(mut self, now: Instant) -> Message {
         self.expires_at = self
             .properties
             .message_expiry_interval
+            .take()
             .map(|s| now + Duration::from_secs(u64::from(s)));
         self
     }

@@ -15,6 +15,10 @@ use crate::message::Message;
 struct Node {
     children: HashMap<Box<str>, Node, RandomState>,
     msg: Option<Arc<Message>>,
+    /// When this node was created: siblings are visited in creation order,
+    /// so a wildcard subscription receives retained messages in the order
+    /// Mosquitto sends them (its tree keeps insertion order).
+    seq: u64,
 }
 
 impl Node {
@@ -29,6 +33,7 @@ pub struct RetainedStore {
     root: Node,
     count: usize,
     bytes: usize,
+    next_seq: u64,
 }
 
 impl RetainedStore {
@@ -61,7 +66,14 @@ impl RetainedStore {
         }
         let mut node = &mut self.root;
         for level in msg.topic.levels() {
-            node = node.children.entry(level.into()).or_default();
+            let seq = &mut self.next_seq;
+            node = node.children.entry(level.into()).or_insert_with(|| {
+                *seq += 1;
+                Node {
+                    seq: *seq,
+                    ..Node::default()
+                }
+            });
         }
         self.bytes += msg.cost();
         let old = node.msg.replace(msg);
@@ -107,6 +119,13 @@ impl RetainedStore {
     }
 }
 
+/// Children in creation order.
+fn ordered(node: &Node) -> Vec<(&str, &Node)> {
+    let mut kids: Vec<(&str, &Node)> = node.children.iter().map(|(k, n)| (&**k, n)).collect();
+    kids.sort_unstable_by_key(|(_, n)| n.seq);
+    kids
+}
+
 fn visible(msg: &Option<Arc<Message>>, now: Instant) -> Option<&Arc<Message>> {
     msg.as_ref().filter(|m| !m.is_expired(now))
 }
@@ -132,14 +151,14 @@ fn walk(
                     f(m);
                 }
             }
-            for (name, child) in &node.children {
+            for (name, child) in ordered(node) {
                 if !(at_root && name.starts_with('$')) {
                     all_below(child, now, f);
                 }
             }
         }
         "+" => {
-            for (name, child) in &node.children {
+            for (name, child) in ordered(node) {
                 if !(at_root && name.starts_with('$')) {
                     walk(child, levels.clone(), false, now, f);
                 }
@@ -157,7 +176,7 @@ fn all_below(node: &Node, now: Instant, f: &mut impl FnMut(&Arc<Message>)) {
     if let Some(m) = visible(&node.msg, now) {
         f(m);
     }
-    for child in node.children.values() {
+    for (_, child) in ordered(node) {
         all_below(child, now, f);
     }
 }
@@ -205,10 +224,28 @@ mod tests {
     }
 
     fn topics(s: &RetainedStore, filter: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        s.for_each_match(filter, Instant::now(), &mut |m| v.push(m.topic.to_string()));
+        let mut v = in_order(s, filter);
         v.sort();
         v
+    }
+
+    fn in_order(s: &RetainedStore, filter: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        s.for_each_match(filter, Instant::now(), &mut |m| v.push(m.topic.to_string()));
+        v
+    }
+
+    #[test]
+    fn wildcards_visit_topics_in_creation_order_depth_first() {
+        let mut s = RetainedStore::new();
+        for t in ["r/2", "r/0", "q/x", "r/1", "r/0/deep"] {
+            s.set(msg(t, "x"));
+        }
+        assert_eq!(in_order(&s, "r/#"), vec!["r/2", "r/0", "r/0/deep", "r/1"]);
+        assert_eq!(
+            in_order(&s, "#"),
+            vec!["r/2", "r/0", "r/0/deep", "r/1", "q/x"]
+        );
     }
 
     #[test]

@@ -238,15 +238,22 @@ macro_rules! property_set {
             }
 
             /// Bytes of the property block including its length prefix.
+            #[allow(dead_code)] // PUBLISH writes its block through `PublishHead`.
             pub(crate) fn wire_len(&self) -> usize {
                 let n = self.body_len();
                 varint_len(n) + n
             }
 
+            #[allow(dead_code)] // PUBLISH writes its block through `PublishHead`.
             pub(crate) fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
                 let n = self.body_len();
                 let n32 = u32::try_from(n).ok().filter(|&n| n <= MAX_VARINT).ok_or(EncodeError::TooLarge(n))?;
                 write_varint(out, n32);
+                self.encode_fields(out)
+            }
+
+            /// The properties without the length prefix.
+            pub(crate) fn encode_fields(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
                 $( if let Some(v) = &self.$field { out.put_u8($pid); prop_write!($kind, out, v); } )*
                 $( for v in &self.$rfield { out.put_u8($rpid); prop_write!($rkind, out, v); } )*
                 for (k, v) in &self.user_properties {

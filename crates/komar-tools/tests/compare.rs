@@ -822,31 +822,33 @@ async fn responder(b: &Broker, req: &str) -> tokio::task::JoinHandle<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rr_request_response() {
     let b = Broker::start("").await;
+    // Each exchange has its own topics and the two tools run one after the
+    // other: a reply meant for one run must never reach another.
     let _r = responder(&b, "req/#").await;
     let p = port(&b);
-    same(
+    same_seq(
         "rr",
         &["-p", &p, "-t", "req/1", "-e", "resp/1", "-m", "ping"],
         b"",
     )
     .await;
-    same(
+    same_seq(
         "rr",
         &[
-            "-p", &p, "-t", "req/1", "-e", "resp/1", "-m", "ping", "-v", "-q", "1",
+            "-p", &p, "-t", "req/2", "-e", "resp/2", "-m", "ping", "-v", "-q", "1",
         ],
         b"",
     )
     .await;
-    same(
+    same_seq(
         "rr",
         &[
             "-p",
             &p,
             "-t",
-            "req/1",
+            "req/3",
             "-e",
-            "resp/1",
+            "resp/3",
             "-n",
             "-F",
             "%t %p %D",
@@ -858,13 +860,24 @@ async fn rr_request_response() {
         b"",
     )
     .await;
-    same(
+    // mosquitto_rr 2.0.11 sends an empty request with -s (it reads stdin
+    // too late); Komar's rr sends what stdin holds, so only the exit code
+    // and the shape of the output are compared here.
+    let r = real(
         "rr",
-        &["-p", &p, "-t", "req/1", "-e", "resp/1", "-s", "-N"],
+        &["-p", &p, "-t", "req/4", "-e", "resp/4", "-s", "-N"],
         b"from stdin",
     )
     .await;
-    let r = same(
+    let o = ours(
+        "rr",
+        &["-p", &p, "-t", "req/4", "-e", "resp/4", "-s", "-N"],
+        b"from stdin",
+    )
+    .await;
+    assert_eq!((r.out(), r.code), ("reply:".to_owned(), 0));
+    assert_eq!((o.out(), o.code), ("reply:from stdin".to_owned(), 0));
+    let r = same_seq(
         "rr",
         &[
             "-p", &p, "-t", "nobody", "-e", "resp/x", "-m", "x", "-W", "1",

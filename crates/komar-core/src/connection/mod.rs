@@ -48,6 +48,7 @@ mod inbound;
 mod outbound;
 mod reauth;
 mod subscribe;
+mod trace;
 mod will;
 
 pub use will::WillSpec;
@@ -297,6 +298,7 @@ impl Connection {
     }
 
     fn send(&mut self, out: &mut OutBuf, p: &Packet) {
+        self.trace_sent(p);
         let version = self.version;
         let r = out.write_with(|b| encode(p, version, b));
         if let Err(e) = r {
@@ -353,6 +355,7 @@ impl Connection {
         self.last_rx = now;
         self.last_now = now;
         self.stats.messages_received += 1;
+        self.trace_received(&packet);
         match packet {
             Packet::Publish(p) => self.handle_publish(out, p, now),
             Packet::PubAck(r) => {

@@ -147,33 +147,27 @@ impl Connection {
             _ => AliasUse::None,
         };
         let empty = PublishProperties::default();
-        let adjusted;
-        let properties = if !v5 {
-            &empty
-        } else if m.expires_at.is_none() && d.sub_ids == SubIds::None && alias == AliasUse::None {
-            &m.properties
-        } else {
-            let mut p = m.properties.clone();
-            // [MQTT-3.3.2-6] the remaining lifetime, not the original one.
-            p.message_expiry_interval = m.remaining_expiry(now);
-            p.subscription_identifiers = d.sub_ids.to_vec();
-            if let AliasUse::Set(a) | AliasUse::Known(a) = alias {
-                p.topic_alias = Some(a);
-            }
-            adjusted = p;
-            &adjusted
-        };
+        let sub_ids = if v5 { d.sub_ids.to_vec() } else { Vec::new() };
         let topic = if matches!(alias, AliasUse::Known(_)) {
             ""
         } else {
             topic
         };
+        // The stored properties go out as they came in; the per-recipient
+        // ones (subscription ids, alias, remaining expiry [MQTT-3.3.2-6])
+        // are appended, expiry last as Mosquitto writes it.
         let head = PublishHead {
             dup,
             qos_pid,
             retain: d.retain,
             topic,
-            properties,
+            properties: if v5 { &m.properties } else { &empty },
+            subscription_ids: &sub_ids,
+            topic_alias: match alias {
+                AliasUse::Set(a) | AliasUse::Known(a) if v5 => Some(a),
+                _ => None,
+            },
+            message_expiry_interval: if v5 { m.remaining_expiry(now) } else { None },
             payload_len: m.payload.len(),
         };
         if head.packet_len(self.version) > self.client_max_packet {
@@ -200,6 +194,7 @@ impl Connection {
         if let Some(a) = &mut self.aliases_out {
             a.commit(full_topic, alias);
         }
+        self.trace_delivery(&head, full_topic);
         self.stats.messages_sent += 1;
         self.stats.publish_sent += 1;
         self.stats.publish_bytes_sent += m.payload.len() as u64;

@@ -5,7 +5,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::PublishProperties;
+use crate::properties::{id, PublishProperties};
 use crate::read::Reader;
 use crate::topic::TopicName;
 use crate::types::{ProtocolVersion, QoS, QosPid};
@@ -95,6 +95,9 @@ impl Publish {
             retain: self.retain,
             topic: self.topic.as_str(),
             properties: &self.properties,
+            subscription_ids: &[],
+            topic_alias: None,
+            message_expiry_interval: None,
             payload_len: self.payload.len(),
         }
     }
@@ -135,6 +138,14 @@ pub struct PublishHead<'a> {
     pub topic: &'a str,
     /// Properties (5.0; ignored before).
     pub properties: &'a PublishProperties,
+    /// Subscription Identifiers written after `properties` (a broker's
+    /// per-recipient values; `properties` must not hold any).
+    pub subscription_ids: &'a [u32],
+    /// Topic Alias written after `properties` (likewise).
+    pub topic_alias: Option<u16>,
+    /// Message Expiry Interval written last (likewise) — where Mosquitto
+    /// puts the remaining interval when it forwards a message.
+    pub message_expiry_interval: Option<u32>,
     /// Length of the payload that follows.
     pub payload_len: usize,
 }
@@ -157,7 +168,23 @@ impl PublishHead<'_> {
             n += 2;
         }
         if version.is_v5() {
-            n += self.properties.wire_len();
+            let p = self.properties_len();
+            n += varint_len(p) + p;
+        }
+        n
+    }
+
+    /// Bytes of the property block without its length prefix.
+    fn properties_len(&self) -> usize {
+        let mut n = self.properties.body_len();
+        for id in self.subscription_ids {
+            n += 1 + varint_len(*id as usize);
+        }
+        if self.topic_alias.is_some() {
+            n += 3;
+        }
+        if self.message_expiry_interval.is_some() {
+            n += 5;
         }
         n
     }
@@ -197,7 +224,24 @@ impl PublishHead<'_> {
             out.put_u16(pid.get());
         }
         if version.is_v5() {
-            self.properties.encode(out)?;
+            let len = self.properties_len();
+            write_varint(
+                out,
+                u32::try_from(len).unwrap_or(MAX_VARINT).min(MAX_VARINT),
+            );
+            self.properties.encode_fields(out)?;
+            for sub_id in self.subscription_ids {
+                out.put_u8(id::SUBSCRIPTION_IDENTIFIER);
+                write_varint(out, (*sub_id).min(MAX_VARINT));
+            }
+            if let Some(alias) = self.topic_alias {
+                out.put_u8(id::TOPIC_ALIAS);
+                out.put_u16(alias);
+            }
+            if let Some(expiry) = self.message_expiry_interval {
+                out.put_u8(id::MESSAGE_EXPIRY_INTERVAL);
+                out.put_u32(expiry);
+            }
         }
         Ok(1 + varint_len(body) + body)
     }

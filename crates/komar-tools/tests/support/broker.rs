@@ -1,6 +1,11 @@
-//! A private mosquitto broker per test: free loopback port (and a Unix
-//! socket), its own config and log, stopped when dropped. Readiness is
-//! awaited by connecting, never by sleeping a fixed time.
+//! A private broker per test: free loopback port (and a Unix socket), its
+//! own config and log, stopped when dropped. Readiness is awaited by
+//! connecting, never by sleeping a fixed time.
+//!
+//! The broker is Debian's `mosquitto`, or the program named by the
+//! `KOMAR_TOOLS_BROKER` environment variable (scripts/test.sh runs the
+//! comparisons a second time against Komar's broker that way: both brokers
+//! read the same configuration).
 
 #![allow(dead_code)]
 
@@ -48,7 +53,9 @@ impl Broker {
         );
         let conf_path = dir.join("mosquitto.conf");
         std::fs::write(&conf_path, conf).expect("write conf");
-        let child = Command::new("mosquitto")
+        let program =
+            std::env::var("KOMAR_TOOLS_BROKER").unwrap_or_else(|_| "mosquitto".to_owned());
+        let child = Command::new(program)
             .arg("-c")
             .arg(&conf_path)
             .stdout(Stdio::null())
