@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use foldhash::fast::RandomState;
 use komar_proto::{QoS, SubscriptionOptions, TopicFilter};
 use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
 
 use crate::auth::{AllowAll, Authorizer, ClientIdentity};
 use crate::config::{BrokerConfig, Redirect, SharedStrategy};
@@ -265,8 +266,9 @@ impl Broker {
         let origin = msg.origin.session;
         let check_read = self.authorizer.restricts();
         let topic = msg.topic.as_str();
-        let mut direct: Vec<(&Subscriber, u64)> = Vec::new();
-        let mut shared: Vec<(&Subscriber, &TopicFilter)> = Vec::new();
+        // Most messages have few recipients: keep them off the heap.
+        let mut direct: SmallVec<[(&Subscriber, u64); 8]> = SmallVec::new();
+        let mut shared: SmallVec<[(&Subscriber, &TopicFilter); 2]> = SmallVec::new();
         trie.for_each_match(topic, &mut |m| match m {
             Match::Direct(key, sub) => {
                 // [MQTT-3.8.3-3] no-local: not to the publisher itself.

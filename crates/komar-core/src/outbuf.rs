@@ -8,6 +8,9 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+/// Bytes reserved when an empty buffer starts to fill.
+const INITIAL_CAPACITY: usize = 8 * 1024;
+
 /// Payloads at least this large are sent from their own buffer.
 pub const ZERO_COPY_THRESHOLD: usize = 16 * 1024;
 
@@ -37,6 +40,10 @@ impl OutBuf {
 
     /// Append through `f`, which writes into the tail buffer.
     pub fn write_with<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        if self.tail.capacity() == 0 {
+            // One allocation for a burst instead of a chain of doublings.
+            self.tail.reserve(INITIAL_CAPACITY);
+        }
         let before = self.tail.len();
         let r = f(&mut self.tail);
         self.len += self.tail.len() - before;

@@ -112,7 +112,7 @@ impl Connection {
             let text = "payload format indicator says UTF-8, the payload is not".to_owned();
             return (ReasonCode::PAYLOAD_FORMAT_INVALID, Some(text));
         }
-        let topic = mount(&self.listener, &p.topic);
+        let topic = mount(&self.listener, p.topic);
         if !crate::auth::dollar_topic_publishable(topic.as_str())
             || !self
                 .broker

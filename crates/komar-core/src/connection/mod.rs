@@ -103,10 +103,10 @@ impl CloseReason {
 pub struct Closed;
 
 /// Prefix `topic` with the listener's mount point.
-fn mount(listener: &ListenerSettings, topic: &TopicName) -> TopicName {
+fn mount(listener: &ListenerSettings, topic: TopicName) -> TopicName {
     match &listener.mount_point {
-        Some(m) => TopicName::new(&format!("{m}{topic}")).unwrap_or_else(|_| topic.clone()),
-        None => topic.clone(),
+        Some(m) => TopicName::new(&format!("{m}{topic}")).unwrap_or(topic),
+        None => topic,
     }
 }
 

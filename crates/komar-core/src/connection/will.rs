@@ -19,7 +19,7 @@ impl WillSpec {
     pub(crate) fn from_connect(w: &LastWill, listener: &ListenerSettings) -> WillSpec {
         let p = &w.properties;
         WillSpec {
-            topic: mount(listener, &w.topic),
+            topic: mount(listener, w.topic.clone()),
             payload: w.payload.clone(),
             qos: w.qos,
             retain: w.retain,
