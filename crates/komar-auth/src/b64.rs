@@ -18,7 +18,7 @@ pub(crate) fn encode_unpadded(bytes: &[u8]) -> String {
 /// Decode a `$6$`/`$7$` field. Padding is expected, as every writer emits
 /// it, but a field whose padding was stripped is accepted too.
 pub(crate) fn decode_lenient(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 4 == 0 {
+    if s.len().is_multiple_of(4) {
         Base64::decode_vec(s).ok()
     } else {
         Base64Unpadded::decode_vec(s).ok()

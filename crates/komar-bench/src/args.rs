@@ -2,12 +2,29 @@
 
 use clap::{Parser, ValueEnum};
 
-/// A broker to measure: `NAME=HOST:PORT[@PID]`. With a PID, its CPU time
-/// and memory are read from `/proc`.
+/// How a target is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheme {
+    /// MQTT over TCP (`mqtt://` or no scheme).
+    #[default]
+    Mqtt,
+    /// MQTT over TLS (`mqtts://`).
+    Mqtts,
+    /// MQTT over WebSockets (`ws://`).
+    Ws,
+    /// MQTT over WebSockets over TLS (`wss://`).
+    Wss,
+}
+
+/// A broker to measure: `NAME=[SCHEME://]HOST:PORT[@PID]` with SCHEME
+/// `mqtt`, `mqtts`, `ws` or `wss`. With a PID, its CPU time and memory are
+/// read from `/proc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// Label in the report.
     pub name: String,
+    /// Transport.
+    pub scheme: Scheme,
     /// Host to connect to.
     pub host: String,
     /// Port to connect to.
@@ -21,6 +38,14 @@ impl std::str::FromStr for Target {
 
     fn from_str(s: &str) -> Result<Target, String> {
         let (name, rest) = s.split_once('=').unwrap_or(("broker", s));
+        let (scheme, rest) = match rest.split_once("://") {
+            None => (Scheme::Mqtt, rest),
+            Some(("mqtt" | "tcp", r)) => (Scheme::Mqtt, r),
+            Some(("mqtts" | "ssl", r)) => (Scheme::Mqtts, r),
+            Some(("ws", r)) => (Scheme::Ws, r),
+            Some(("wss", r)) => (Scheme::Wss, r),
+            Some((other, _)) => return Err(format!("unknown scheme '{other}' in '{s}'")),
+        };
         let (addr, pid) = match rest.split_once('@') {
             Some((a, p)) => (
                 a,
@@ -33,6 +58,7 @@ impl std::str::FromStr for Target {
             .ok_or_else(|| format!("'{s}' is not NAME=HOST:PORT[@PID]"))?;
         Ok(Target {
             name: name.to_owned(),
+            scheme,
             host: host.to_owned(),
             port: port.parse().map_err(|_| format!("bad port in '{s}'"))?,
             pid,
@@ -77,7 +103,8 @@ pub struct BenchArgs {
     /// Scenarios to run, in order.
     #[arg(value_enum, default_values_t = [Scenario::Fanin, Scenario::Fanout, Scenario::Pairs])]
     pub scenarios: Vec<Scenario>,
-    /// Brokers to measure (NAME=HOST:PORT[@PID]); runs alternate between them.
+    /// Brokers to measure (NAME=[mqtt|mqtts|ws|wss://]HOST:PORT[@PID]); runs
+    /// alternate between them.
     #[arg(short = 't', long = "target", default_value = "broker=127.0.0.1:1883")]
     pub targets: Vec<Target>,
     /// QoS levels to run each scenario at.
@@ -116,6 +143,10 @@ pub struct BenchArgs {
     /// conn: seconds to hold the connections open after the last one.
     #[arg(long = "hold", default_value_t = 1)]
     pub hold: u64,
+    /// CA file to verify `mqtts://` and `wss://` targets with (without it
+    /// the system's CAs are used and host names are not checked).
+    #[arg(long = "cafile")]
+    pub cafile: Option<std::path::PathBuf>,
     /// Print one JSON object per run on stdout (the table goes to stderr).
     #[arg(long = "json")]
     pub json: bool,

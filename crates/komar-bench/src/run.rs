@@ -13,7 +13,7 @@ use komar_proto::{
     ProtocolVersion, QoS, SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName,
 };
 
-use crate::args::{BenchArgs, Scenario, Target};
+use crate::args::{BenchArgs, Scenario, Scheme, Target};
 use crate::histogram::Histogram;
 use crate::payload;
 use crate::procstat;
@@ -91,9 +91,30 @@ async fn open(target: &Target, args: &BenchArgs, id: String) -> Result<Connectio
         max_waiting_publishes: 256,
         write_high_water: 64 * 1024,
     };
-    connect(&Endpoint::tcp(target.host.clone(), target.port), o)
-        .await
-        .map_err(|e| format!("{}: cannot connect: {e}", target.name))
+    let fail = |e: komar_client::ClientError| format!("{}: cannot connect: {e}", target.name);
+    let endpoint = Endpoint::tcp(target.host.clone(), target.port);
+    if target.scheme == Scheme::Mqtt {
+        return connect(&endpoint, o).await.map_err(fail);
+    }
+    let mut transport = endpoint.connect().await.map_err(fail)?;
+    if matches!(target.scheme, Scheme::Mqtts | Scheme::Wss) {
+        let tls = komar_client::tls::TlsConfig {
+            cafile: args.cafile.clone(),
+            insecure: args.cafile.is_none(),
+            os_certs: args.cafile.is_none(),
+            ..Default::default()
+        };
+        let connector = tls.connector().map_err(fail)?;
+        transport = komar_client::tls::tls_over(transport, &target.host, connector)
+            .await
+            .map_err(fail)?;
+    }
+    if matches!(target.scheme, Scheme::Ws | Scheme::Wss) {
+        transport = komar_client::ws::websocket_over(transport, &target.host, "/mqtt")
+            .await
+            .map_err(fail)?;
+    }
+    komar_client::connect_over(transport, o).await.map_err(fail)
 }
 
 /// Counts what one subscriber receives.

@@ -1,6 +1,6 @@
 //! A small async MQTT client on komar-proto's codec, speaking MQTT 3.1,
-//! 3.1.1 and 5.0 over TCP or Unix sockets (other transports plug in as
-//! [`Transport::Custom`]). It drives Komar's command-line tools, the load
+//! 3.1.1 and 5.0 over TCP or Unix sockets, TLS ([`tls`]) and WebSockets
+//! ([`ws`]) (other transports plug in as [`Transport::Custom`]). It drives Komar's command-line tools, the load
 //! benchmark, the broker's bridges and the integration tests.
 //!
 //! # Shape
@@ -51,7 +51,9 @@ mod frame;
 mod options;
 mod raw;
 mod session;
+pub mod tls;
 mod transport;
+pub mod ws;
 
 pub use client::{Client, Message, PublishHandle, PublishOutcome, RequestHandle, ServerInfo};
 pub use connect::{connect, connect_over, Connection};

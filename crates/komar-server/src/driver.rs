@@ -32,6 +32,7 @@ use tracing::Instrument;
 
 use crate::io::{ConnRead, ConnWrite};
 use crate::listener::ListenerCtx;
+use crate::peer::{Authenticate, Peer};
 use crate::Shared;
 
 /// How long the final flush of a closing connection may take.
@@ -53,10 +54,10 @@ pub(crate) async fn serve<R: ConnRead, W: ConnWrite>(
     listener: Arc<ListenerCtx>,
     reader: R,
     writer: W,
-    peer: String,
+    peer: Peer,
 ) {
     // A debug-level span: it costs nothing unless debug logging is on.
-    let span = tracing::debug_span!("conn", %peer, client_id = tracing::field::Empty);
+    let span = tracing::debug_span!("conn", peer = %peer.addr, client_id = tracing::field::Empty);
     run(shared, listener, reader, writer, peer)
         .instrument(span)
         .await;
@@ -74,7 +75,7 @@ async fn run<R: ConnRead, W: ConnWrite>(
     listener: Arc<ListenerCtx>,
     mut reader: R,
     mut writer: W,
-    peer: String,
+    peer: Peer,
 ) {
     let mut rbuf = BytesMut::new();
     let mut out = OutBuf::new();
@@ -124,7 +125,7 @@ async fn establish<R: ConnRead>(
     reader: &mut R,
     rbuf: &mut BytesMut,
     out: &mut OutBuf,
-    peer: &str,
+    peer: &Peer,
 ) -> Option<Box<Connection>> {
     let max = max_packet(shared);
     let connect = tokio::time::timeout(shared.connect_timeout, read_connect(reader, rbuf, max))
@@ -134,7 +135,10 @@ async fn establish<R: ConnRead>(
         Ok(c) => accept(shared, listener, c, peer, out).await,
         Err(ConnectError::Decode(DecodeError::UnsupportedProtocolVersion(level))) => {
             // [MQTT-3.1.2-2] answer an unknown level with CONNACK 0x01.
-            tracing::info!("Invalid protocol version {level} in CONNECT from {peer}.");
+            tracing::info!(
+                "Invalid protocol version {level} in CONNECT from {}.",
+                peer.addr
+            );
             refuse(
                 out,
                 ProtocolVersion::V311,
@@ -143,7 +147,10 @@ async fn establish<R: ConnRead>(
             None
         }
         Err(e) => {
-            tracing::info!("Closing connection from {peer} before CONNECT completed: {e:?}.");
+            tracing::info!(
+                "Closing connection from {} before CONNECT completed: {e:?}.",
+                peer.addr
+            );
             None
         }
     }
@@ -180,13 +187,26 @@ fn log_disconnect(client_id: &str, reason: CloseReason) {
 async fn accept(
     shared: &Arc<Shared>,
     listener: &Arc<ListenerCtx>,
-    connect: Connect,
-    peer: &str,
+    mut connect: Connect,
+    peer: &Peer,
     out: &mut OutBuf,
 ) -> Option<Box<Connection>> {
     let version = connect.protocol;
+    // The transport may name the user (client certificate, PROXY header).
+    let check = match peer.login.apply(&mut connect) {
+        Ok(check) => check,
+        Err(code) => {
+            tracing::info!(target: "komar::notice", "Client {} from {} refused: no usable client certificate name.", connect.client_id, peer.addr);
+            refuse(out, version, code);
+            return None;
+        }
+    };
+    let peer = &*peer.addr;
     let username: Option<Arc<str>> = connect.username.as_deref().map(Arc::from);
-    let decision = authenticate(shared, listener.index, &connect).await;
+    let decision = match check {
+        Authenticate::Yes => authenticate(shared, listener.index, &connect).await,
+        Authenticate::AlreadyDone => AuthDecision::Allow,
+    };
     if let AuthDecision::Deny(code) = decision {
         let id = if connect.client_id.is_empty() {
             "<unknown>"
@@ -370,7 +390,7 @@ async fn drive<R: ConnRead, W: ConnWrite>(
                 conn.close(CloseReason::ServerShutdown, out);
                 break;
             }
-            r = poll_fn(|cx| writer.poll_write_out(cx, out)), if !out.is_empty() => match r {
+            r = poll_fn(|cx| writer.poll_write_out(cx, out)), if !out.is_empty() || writer.wants_write() => match r {
                 Ok(n) => {
                     out.advance(n);
                     conn.count_bytes_sent(n);
@@ -448,7 +468,7 @@ mod size_tests {
                 std::sync::Arc<crate::listener::ListenerCtx>,
                 tokio::net::tcp::OwnedReadHalf,
                 tokio::net::tcp::OwnedWriteHalf,
-                String,
+                crate::peer::Peer,
             ) -> Fut,
         {
             std::mem::size_of::<Fut>()

@@ -7,6 +7,9 @@
 //!
 //! TCP and Unix sockets use readiness: the read buffer is allocated only
 //! once bytes are waiting, so an idle connection holds no buffer at all.
+//! The layered transports (TLS in [`crate::tls`], WebSockets in
+//! [`crate::ws`]) are built on the same readiness through [`RawRead`] and
+//! [`RawWrite`], so they keep that property.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -41,8 +44,74 @@ pub trait ConnRead: Send {
 pub trait ConnWrite: Send {
     /// Write some of `out`; `Ready(Ok(n))` with the bytes written.
     fn poll_write_out(&mut self, cx: &mut Context<'_>, out: &OutBuf) -> Poll<io::Result<usize>>;
+    /// Close the sending direction (after writing what the transport
+    /// itself still holds: TLS records, a WebSocket close frame).
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + Send + '_;
+    /// The transport holds bytes of its own to send (encrypted records not
+    /// yet written, a WebSocket pong): the connection task keeps calling
+    /// [`ConnWrite::poll_write_out`] while this is true, even with nothing
+    /// of its own to write.
+    fn wants_write(&self) -> bool {
+        false
+    }
+}
+
+/// The read half of a raw socket, used through readiness by the layered
+/// transports.
+pub trait RawRead: Send + Sync + 'static {
+    /// Wait until the socket may be readable.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Read without waiting (`WouldBlock` clears the readiness).
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// The write half of a raw socket, used through readiness by the layered
+/// transports.
+pub trait RawWrite: Send + Sync + 'static {
+    /// Wait until the socket may be writable.
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    /// Write without waiting (`WouldBlock` clears the readiness).
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// Close the sending direction.
     fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> + Send + '_;
+}
+
+/// A stream socket that splits into readiness-driven halves.
+pub trait RawSocket:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync + 'static
+{
+    /// The read half.
+    type Read: RawRead + ConnRead;
+    /// The write half.
+    type Write: RawWrite + ConnWrite;
+    /// Split into halves that can be polled from one task.
+    fn split(self) -> (Self::Read, Self::Write);
+}
+
+/// `std::io::Read` over a [`RawRead`] that never waits: what rustls reads
+/// TLS records through.
+pub(crate) struct TryReader<'a, R: RawRead>(pub &'a R);
+
+impl<R: RawRead> std::io::Read for TryReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+/// `std::io::Write` over a [`RawWrite`] that never waits: what rustls
+/// writes TLS records through.
+pub(crate) struct TryWriter<'a, W: RawWrite>(pub &'a W);
+
+impl<W: RawWrite> std::io::Write for TryWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write_vectored(&[IoSlice::new(buf)])
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 fn reserve(buf: &mut BytesMut, hint: usize) {
@@ -113,6 +182,50 @@ macro_rules! readiness_halves {
         }
     };
 }
+
+macro_rules! raw_halves {
+    ($stream:ty, $read:ty, $write:ty) => {
+        impl RawRead for $read {
+            fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.as_ref().poll_read_ready(cx)
+            }
+            fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                <$read>::try_read(self, buf)
+            }
+        }
+
+        impl RawWrite for $write {
+            fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.as_ref().poll_write_ready(cx)
+            }
+            fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                <$write>::try_write_vectored(self, bufs)
+            }
+            async fn shutdown(&mut self) -> io::Result<()> {
+                tokio::io::AsyncWriteExt::shutdown(self).await
+            }
+        }
+
+        impl RawSocket for $stream {
+            type Read = $read;
+            type Write = $write;
+            fn split(self) -> ($read, $write) {
+                self.into_split()
+            }
+        }
+    };
+}
+
+raw_halves!(
+    tokio::net::TcpStream,
+    tokio::net::tcp::OwnedReadHalf,
+    tokio::net::tcp::OwnedWriteHalf
+);
+raw_halves!(
+    tokio::net::UnixStream,
+    tokio::net::unix::OwnedReadHalf,
+    tokio::net::unix::OwnedWriteHalf
+);
 
 readiness_halves!(
     tokio::net::tcp::OwnedReadHalf,

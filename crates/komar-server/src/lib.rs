@@ -1,6 +1,6 @@
 //! Komar's server: everything that touches the operating system. Listeners
-//! (TCP and Unix sockets; TLS and WebSockets come with the transports
-//! issue), one task per connection on a multi-threaded tokio runtime so
+//! (TCP and Unix sockets, each optionally with the PROXY protocol, TLS and
+//! WebSockets), one task per connection on a multi-threaded tokio runtime so
 //! routing uses every core, the broker's clock, the `$SYS` tree and
 //! graceful shutdown.
 //!
@@ -18,11 +18,18 @@
 //! ```
 
 mod driver;
+pub mod http;
 pub mod io;
 mod listener;
+mod peer;
+mod proxy;
 pub mod settings;
 mod sys;
 mod ticker;
+pub mod tls;
+mod transport_config;
+pub mod ws;
+mod x509;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::AtomicUsize;
@@ -35,7 +42,8 @@ use komar_core::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use listener::{ListenAddr, ListenerConfig};
+pub use listener::{ListenAddr, ListenerConfig, ProxySettings, TransportConfig};
+pub use transport_config::reload_tls;
 
 /// Re-check the login of every connected client against `authenticator`
 /// (after the password file, ACL or `allow_anonymous` changed on reload),
@@ -96,6 +104,7 @@ impl ServerConfig {
             settings: ListenerSettings::default(),
             max_connections: None,
             bind_interface: None,
+            transport: TransportConfig::default(),
         };
         ServerConfig {
             broker: BrokerConfig::default(),
@@ -152,7 +161,11 @@ impl Server {
             bound.push(b);
         }
         let shared = Arc::new(Shared {
-            broker: Broker::with_security(config.broker, config.authenticator.clone(), config.authorizer),
+            broker: Broker::with_security(
+                config.broker,
+                config.authenticator.clone(),
+                config.authorizer,
+            ),
             authenticator: config.authenticator,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -1,6 +1,10 @@
 //! Listening sockets and their accept loops: bind every configured
 //! listener (TCP or Unix socket), enforce the per-listener and global
-//! connection limits, and start one task per accepted connection.
+//! connection limits, and start one task per accepted connection. A
+//! connection on a plain listener goes straight to the connection driver;
+//! on others its task first reads the PROXY header, runs the TLS handshake
+//! and the WebSocket upgrade — each in the connection's own task, under the
+//! connect timeout, so a slow or broken client costs only its connection.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,7 +16,11 @@ use std::time::Duration;
 use komar_core::ListenerSettings;
 use tokio::net::{TcpListener, UnixListener};
 
-use crate::{driver, Shared};
+use crate::http::{self, Upgraded, WsSettings};
+use crate::io::{ConnRead, ConnWrite, RawSocket};
+use crate::peer::{Login, Peer};
+use crate::tls::{self, CertUsername, TlsListener};
+use crate::{driver, proxy, x509, Shared};
 
 /// Where a listener listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +43,42 @@ pub struct ListenerConfig {
     pub max_connections: Option<usize>,
     /// Network device to bind to (`bind_interface`, Linux).
     pub bind_interface: Option<String>,
+    /// TLS, WebSockets and the PROXY protocol on this listener.
+    pub transport: TransportConfig,
+}
+
+/// The layers between the socket and MQTT on one listener.
+#[derive(Debug, Clone, Default)]
+pub struct TransportConfig {
+    /// PROXY protocol header expected first (`enable_proxy_protocol`).
+    pub proxy: Option<ProxySettings>,
+    /// TLS (`certfile`, `keyfile`, ...); shared with the configuration so
+    /// a reload can swap certificates.
+    pub tls: Option<Arc<TlsListener>>,
+    /// MQTT over WebSockets (`protocol websockets`).
+    pub websockets: Option<Arc<WsSettings>>,
+}
+
+impl TransportConfig {
+    /// Nothing between the socket and MQTT.
+    pub fn is_plain(&self) -> bool {
+        self.proxy.is_none() && self.tls.is_none() && self.websockets.is_none()
+    }
+}
+
+/// A PROXY protocol listener's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `enable_proxy_protocol`: 1 or 2.
+    pub version: u8,
+    /// `proxy_protocol_v2_require_tls`: the client must have used TLS.
+    pub require_tls: bool,
+    /// `require_certificate`: the proxy must have verified a client
+    /// certificate.
+    pub require_certificate: bool,
+    /// `use_identity_as_username` (with `require_certificate`): the
+    /// certificate's commonName from the header becomes the user name.
+    pub use_identity_as_username: bool,
 }
 
 /// What a connection task needs to know about its listener.
@@ -42,6 +86,7 @@ pub struct ListenerConfig {
 pub(crate) struct ListenerCtx {
     pub index: usize,
     pub settings: Arc<ListenerSettings>,
+    transport: TransportConfig,
     max_connections: Option<usize>,
     connections: AtomicUsize,
 }
@@ -66,17 +111,26 @@ impl Bound {
 pub(crate) fn bind(index: usize, config: &ListenerConfig) -> io::Result<(Bound, Arc<ListenerCtx>)> {
     let bound = match &config.addr {
         ListenAddr::Tcp(addr) => {
-            let socket = if addr.is_ipv4() {
-                tokio::net::TcpSocket::new_v4()?
+            use socket2::{Domain, Socket, Type};
+            let domain = if addr.is_ipv4() {
+                Domain::IPV4
             } else {
-                tokio::net::TcpSocket::new_v6()?
+                Domain::IPV6
             };
-            socket.set_reuseaddr(true)?;
+            let socket = Socket::new(domain, Type::STREAM, None)?;
+            if addr.is_ipv6() {
+                // `listener 1883` binds 0.0.0.0 and :: side by side, as
+                // Mosquitto does: the IPv6 socket must not claim IPv4 too.
+                socket.set_only_v6(true)?;
+            }
+            socket.set_reuse_address(true)?;
             if let Some(dev) = &config.bind_interface {
                 socket.bind_device(Some(dev.as_bytes()))?;
             }
-            socket.bind(*addr)?;
-            Bound::Tcp(socket.listen(1024)?)
+            socket.bind(&(*addr).into())?;
+            socket.listen(1024)?;
+            socket.set_nonblocking(true)?;
+            Bound::Tcp(TcpListener::from_std(socket.into())?)
         }
         ListenAddr::Unix(path) => {
             // A stale socket file from an earlier run would make bind fail.
@@ -89,6 +143,7 @@ pub(crate) fn bind(index: usize, config: &ListenerConfig) -> io::Result<(Bound, 
     let ctx = Arc::new(ListenerCtx {
         index,
         settings: Arc::new(config.settings.clone()),
+        transport: config.transport.clone(),
         max_connections: config.max_connections,
         connections: AtomicUsize::new(0),
     });
@@ -137,6 +192,23 @@ pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ListenerCtx>, shared: Arc
                 };
                 let shared2 = shared.clone();
                 let ctx2 = ctx.clone();
+                if !ctx.transport.is_plain() {
+                    shared.tasks.spawn(async move {
+                        let _slot = slot;
+                        match stream {
+                            Accepted::Tcp(s, peer) => {
+                                if shared2.tcp_nodelay {
+                                    let _ = s.set_nodelay(true);
+                                }
+                                serve_layered(shared2, ctx2, s, peer.to_string()).await;
+                            }
+                            Accepted::Unix(s) => {
+                                serve_layered(shared2, ctx2, s, "unix-socket".to_owned()).await;
+                            }
+                        }
+                    });
+                    continue;
+                }
                 shared.tasks.spawn(async move {
                     let _slot = slot;
                     match stream {
@@ -145,11 +217,12 @@ pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ListenerCtx>, shared: Arc
                                 let _ = s.set_nodelay(true);
                             }
                             let (r, w) = s.into_split();
-                            driver::serve(shared2, ctx2, r, w, peer.to_string()).await;
+                            driver::serve(shared2, ctx2, r, w, Peer::plain(peer.to_string())).await;
                         }
                         Accepted::Unix(s) => {
                             let (r, w) = s.into_split();
-                            driver::serve(shared2, ctx2, r, w, "unix-socket".to_owned()).await;
+                            let peer = Peer::plain("unix-socket".to_owned());
+                            driver::serve(shared2, ctx2, r, w, peer).await;
                         }
                     }
                 });
@@ -176,5 +249,113 @@ async fn accept(bound: &Bound) -> io::Result<Accepted> {
     match bound {
         Bound::Tcp(l) => l.accept().await.map(|(s, a)| Accepted::Tcp(s, a)),
         Bound::Unix(l, _) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+    }
+}
+
+/// Read the PROXY header, if the listener expects one, and check it as
+/// Mosquitto does. `None`: the connection is refused.
+async fn read_proxy<S: RawSocket>(
+    shared: &Shared,
+    p: ProxySettings,
+    stream: &mut S,
+    peer: &mut Peer,
+) -> Option<()> {
+    let header = Box::pin(proxy::read_header(stream, p.version));
+    let info = match tokio::time::timeout(shared.connect_timeout, header).await {
+        Ok(Ok(info)) => info,
+        Ok(Err(e)) => {
+            tracing::info!(target: "komar::notice", "Connection from {} rejected, corrupt PROXY header: {e}.", peer.addr);
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(target: "komar::notice", "Connection from {} rejected: no PROXY header in time.", peer.addr);
+            return None;
+        }
+    };
+    if let Some(addr) = info.addr {
+        peer.addr = addr;
+    }
+    if p.require_tls && !info.tls {
+        tracing::info!(target: "komar::notice", "Connection from {} rejected, client did not connect using TLS.", peer.addr);
+        return None;
+    }
+    if p.require_certificate && !info.verified_cert {
+        tracing::info!(target: "komar::notice", "Connection from {} rejected, client did not provide a certificate.", peer.addr);
+        return None;
+    }
+    if p.use_identity_as_username && p.require_certificate {
+        peer.login = Login::Proxy(info.common_name);
+    }
+    Some(())
+}
+
+/// Serve a connection of a listener with layers: PROXY header, TLS,
+/// WebSockets, then MQTT. Each step before MQTT is bounded by the connect
+/// timeout; the driver's future is boxed so this task stays small.
+async fn serve_layered<S: RawSocket>(
+    shared: Arc<Shared>,
+    ctx: Arc<ListenerCtx>,
+    mut stream: S,
+    addr: String,
+) {
+    let mut peer = Peer::plain(addr);
+    if let Some(p) = ctx.transport.proxy {
+        if read_proxy(&shared, p, &mut stream, &mut peer)
+            .await
+            .is_none()
+        {
+            return;
+        }
+    }
+    let Some(tls) = ctx.transport.tls.clone() else {
+        let (r, w) = stream.split();
+        return after_tls(shared, ctx, r, w, peer).await;
+    };
+    let handshake = Box::pin(tls::accept(&tls, stream));
+    match tokio::time::timeout(shared.connect_timeout, handshake).await {
+        Ok(Ok((r, w, cert))) => {
+            let name = |f: fn(&[u8]) -> Option<String>| cert.as_ref().and_then(|c| f(c));
+            match tls.username {
+                CertUsername::Off => {}
+                CertUsername::CommonName => {
+                    peer.login = Login::Certificate(name(x509::common_name))
+                }
+                CertUsername::Subject => {
+                    peer.login = Login::Certificate(name(x509::subject_rfc2253))
+                }
+            }
+            after_tls(shared, ctx, r, w, peer).await;
+        }
+        Ok(Err(e)) => {
+            tracing::info!(target: "komar::notice", "TLS handshake with {} failed: {e}.", peer.addr);
+        }
+        Err(_) => {
+            tracing::info!(target: "komar::notice", "TLS handshake with {} timed out.", peer.addr);
+        }
+    }
+}
+
+async fn after_tls<R: ConnRead + 'static, W: ConnWrite + 'static>(
+    shared: Arc<Shared>,
+    ctx: Arc<ListenerCtx>,
+    r: R,
+    w: W,
+    peer: Peer,
+) {
+    let Some(ws) = ctx.transport.websockets.clone() else {
+        return Box::pin(driver::serve(shared, ctx, r, w, peer)).await;
+    };
+    let upgrade = Box::pin(http::accept(&ws, r, w));
+    match tokio::time::timeout(shared.connect_timeout, upgrade).await {
+        Ok(Ok(Upgraded::WebSocket(r, w))) => {
+            Box::pin(driver::serve(shared, ctx, r, w, peer)).await;
+        }
+        Ok(Ok(Upgraded::Done)) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %peer.addr, error = %e, "HTTP request failed");
+        }
+        Err(_) => {
+            tracing::debug!(peer = %peer.addr, "no HTTP request in time");
+        }
     }
 }

@@ -20,26 +20,13 @@ use crate::{ListenAddr, ListenerConfig, ServerConfig};
 /// Options that configure features Komar has not built yet: refused with
 /// `recognised but not supported yet`.
 const NOT_YET: &[(&str, &str)] = &[
-    ("cafile", "TLS"),
-    ("capath", "TLS"),
-    ("certfile", "TLS"),
-    ("keyfile", "TLS"),
-    ("ciphers", "TLS"),
-    ("ciphers_tls1.3", "TLS"),
-    ("crlfile", "TLS"),
-    ("require_certificate", "TLS"),
-    ("use_identity_as_username", "TLS"),
-    ("use_subject_as_username", "TLS"),
-    ("tls_version", "TLS"),
-    ("tls_keyform", "TLS"),
-    ("disable_client_cert_date_checks", "TLS"),
+    ("tls_keyform", "TLS keys from engines or URIs"),
+    (
+        "disable_client_cert_date_checks",
+        "skipping client certificate date checks",
+    ),
     ("psk_hint", "TLS-PSK"),
     ("psk_file", "TLS-PSK"),
-    ("http_dir", "WebSockets / HTTP"),
-    ("websockets_origin", "WebSockets"),
-    ("websockets_headers_size", "WebSockets"),
-    ("enable_proxy_protocol", "the PROXY protocol"),
-    ("proxy_protocol_v2_require_tls", "the PROXY protocol"),
     ("persistence_file", "persistence"),
     ("persistence_location", "persistence"),
     ("autosave_interval", "persistence"),
@@ -208,17 +195,13 @@ fn check_support(cfg: &Config, errors: &mut Vec<String>, warnings: &mut Vec<Stri
         }
     }
     for l in all_listeners(cfg) {
-        if l.protocol != Protocol::Mqtt {
+        if l.protocol == Protocol::HttpApi {
             let loc = l
                 .defined_at
                 .as_ref()
                 .map_or_else(|| "configuration".to_owned(), |d| d.to_string());
             errors.push(format!(
-                "{loc}: option 'protocol {}' is recognised but not supported yet (WebSockets and the HTTP API have not landed in Komar)",
-                match l.protocol {
-                    Protocol::Websockets => "websockets",
-                    _ => "http_api",
-                }
+                "{loc}: option 'protocol http_api' is recognised but not supported yet (the HTTP API has not landed in Komar)"
             ));
         }
     }
@@ -292,19 +275,22 @@ fn load_rules(
                 None
             }
         });
-    let scram = sec.scram_file.as_ref().and_then(|p| match read_file(p, "scram_file") {
-        Ok(text) => {
-            let (file, problems) = komar_auth::scram::ScramFile::parse(&text);
-            for e in problems {
-                warnings.push(format!("{}:{}: {}", p.display(), e.line, e.message));
+    let scram = sec
+        .scram_file
+        .as_ref()
+        .and_then(|p| match read_file(p, "scram_file") {
+            Ok(text) => {
+                let (file, problems) = komar_auth::scram::ScramFile::parse(&text);
+                for e in problems {
+                    warnings.push(format!("{}:{}: {}", p.display(), e.line, e.message));
+                }
+                Some(Arc::new(file))
             }
-            Some(Arc::new(file))
-        }
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    });
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        });
     ListenerRules {
         allow_anonymous,
         passwords,
@@ -419,6 +405,7 @@ pub fn loopback_listeners(ports: &[u16]) -> Vec<ListenerConfig> {
                 settings: ListenerSettings::default(),
                 max_connections: None,
                 bind_interface: None,
+                transport: Default::default(),
             });
         }
     }
@@ -528,12 +515,15 @@ pub fn from_config(cfg: &Config, cli_ports: &[u16]) -> Result<Settings, Vec<Stri
                 &mut errors,
                 &mut warnings,
             );
+            let transport =
+                crate::transport_config::for_listener(cfg, l, &mut errors, &mut warnings);
             for addr in addrs {
                 listeners.push(ListenerConfig {
                     addr,
                     settings: listener_settings(cfg, l),
                     max_connections: usize::try_from(l.max_connections).ok(),
                     bind_interface: l.bind_interface.clone(),
+                    transport: transport.clone(),
                 });
                 rules.push(listener_rules.clone());
             }
@@ -616,10 +606,10 @@ mod tests {
 
     #[test]
     fn features_not_built_yet_are_refused_with_their_line() {
-        let errs = settings("listener 8883\ncertfile /x.pem\nkeyfile /x.key\n").unwrap_err();
+        let errs = settings("listener 8883\npsk_hint komar\n").unwrap_err();
         assert!(
             errs.iter().any(|e| e
-                .starts_with("test.conf:2: option 'certfile' is recognised but not supported yet")),
+                .starts_with("test.conf:2: option 'psk_hint' is recognised but not supported yet")),
             "{errs:?}"
         );
         let errs = settings("persistence true\n").unwrap_err();
@@ -627,8 +617,8 @@ mod tests {
             errs[0].starts_with("test.conf:1: option 'persistence'"),
             "{errs:?}"
         );
-        let errs = settings("listener 9001\nprotocol websockets\n").unwrap_err();
-        assert!(errs[0].contains("protocol websockets"), "{errs:?}");
+        let errs = settings("listener 9001\nprotocol http_api\n").unwrap_err();
+        assert!(errs[0].contains("protocol http_api"), "{errs:?}");
     }
 
     #[test]

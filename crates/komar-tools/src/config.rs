@@ -64,6 +64,11 @@ pub(crate) struct Config {
     /// `None` = default (1883); `Some(0)` with `--unix`.
     pub(crate) port: Option<u16>,
     pub(crate) unix: bool,
+    /// TLS options (`--cafile`, `--cert`, ...).
+    pub(crate) tls: komar_client::tls::TlsConfig,
+    /// Connect with TLS: `--cafile`, `--capath`, `--tls-use-os-certs` or
+    /// an `mqtts://` URL, as libmosquitto decides.
+    pub(crate) use_tls: bool,
     pub(crate) qos: QoS,
     pub(crate) retain: bool,
     pub(crate) pub_mode: PubMode,
@@ -133,6 +138,8 @@ impl Config {
             host: String::new(),
             port: None,
             unix: false,
+            tls: Default::default(),
+            use_tls: false,
             qos: QoS::AtMostOnce,
             retain: false,
             pub_mode: PubMode::None,
@@ -320,13 +327,33 @@ impl Parser<'_> {
                         "--tls-engine-kpass-sha1" => "kpass sha1",
                         _ => "version",
                     };
-                    value!(format!(
+                    let v = value!(format!(
                         "Error: {a} argument given but no {what} specified."
-                    ));
-                    self.cfg.unsupported.tls = true;
+                    ))
+                    .to_owned();
+                    let t = &mut self.cfg.tls;
+                    match a {
+                        "--cafile" => t.cafile = Some(v.into()),
+                        "--capath" => t.capath = Some(v.into()),
+                        "--cert" => t.cert = Some(v.into()),
+                        "--key" => t.key = Some(v.into()),
+                        "--ciphers" => t.ciphers = Some(v),
+                        "--tls-alpn" => t.alpn = Some(v),
+                        "--tls-version" => t.min_version = Some(v),
+                        "--keyform" if v == "pem" => {}
+                        // PSK and OpenSSL engines: not in rustls.
+                        _ => self.cfg.unsupported.tls = true,
+                    }
+                    if matches!(a, "--cafile" | "--capath") {
+                        self.cfg.use_tls = true;
+                    }
                     i += 1;
                 }
-                "--insecure" | "--tls-use-os-certs" => self.cfg.unsupported.tls = true,
+                "--insecure" => self.cfg.tls.insecure = true,
+                "--tls-use-os-certs" => {
+                    self.cfg.tls.os_certs = true;
+                    self.cfg.use_tls = true;
+                }
                 "-C" => {
                     only!(tool == Tool::Sub);
                     let v = value!("Error: -C argument given but no count specified.");
@@ -732,7 +759,7 @@ impl Parser<'_> {
             url.get(7..).unwrap_or("")
         } else if lower.starts_with("mqtts://") {
             self.cfg.port = Some(8883);
-            self.cfg.unsupported.tls = true;
+            self.cfg.use_tls = true;
             url.get(8..).unwrap_or("")
         } else {
             fail!(self, "Error: unsupported URL scheme.\n\n");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use komar_client::{
-    connect, ClientError, ConnectOptions, Connection, Endpoint, Event, Qos2Delivery,
+    connect, connect_over, ClientError, ConnectOptions, Connection, Endpoint, Event, Qos2Delivery,
 };
 use komar_proto::{ConnAck, LastWill, ProtocolVersion, TopicName};
 
@@ -69,7 +69,7 @@ fn endpoint(cfg: &Config) -> Endpoint {
     } else {
         Endpoint::Tcp {
             host: cfg.host.clone(),
-            port: cfg.port.unwrap_or(1883),
+            port: cfg.port.unwrap_or(if cfg.use_tls { 8883 } else { 1883 }),
             bind_address: cfg.bind_address.clone(),
             nodelay: cfg.tcp_nodelay,
         }
@@ -79,7 +79,7 @@ fn endpoint(cfg: &Config) -> Endpoint {
 /// Connect options for `cfg` with client id `id`; errors are printed.
 fn options(cfg: &Config, id: Option<&str>, term: &mut Term) -> Result<ConnectOptions, i32> {
     if cfg.unsupported.tls {
-        term.err("Error: TLS is not supported yet (--cafile, --capath, --cert, --key, --psk, mqtts://...).\n");
+        term.err("Error: TLS-PSK and OpenSSL engines are not supported (--psk, --psk-identity, --tls-engine, --keyform engine); use certificates.\n");
         return Err(1);
     }
     if cfg.unsupported.srv {
@@ -129,6 +129,14 @@ fn options(cfg: &Config, id: Option<&str>, term: &mut Term) -> Result<ConnectOpt
     Ok(o)
 }
 
+/// TCP, then the TLS handshake `cfg` asks for, then the session.
+async fn connect_tls(cfg: &Config, opts: ConnectOptions) -> Result<Connection, ClientError> {
+    let connector = cfg.tls.connector()?;
+    let tcp = endpoint(cfg).connect().await?;
+    let transport = komar_client::tls::tls_over(tcp, &cfg.host, connector).await?;
+    connect_over(transport, opts).await
+}
+
 /// Print the trace lines of `ev` when debugging.
 pub(crate) fn print_trace(ev: &Event, log: &mut Option<DebugLog>, term: &mut Term) {
     let Some(log) = log.as_mut() else {
@@ -154,7 +162,12 @@ pub(crate) async fn open(
     term: &mut Term,
 ) -> Result<Connection, OpenError> {
     let opts = options(cfg, id, term).map_err(OpenError::Exit)?;
-    match connect(&endpoint(cfg), opts).await {
+    let opened = if cfg.use_tls && !cfg.unix {
+        connect_tls(cfg, opts).await
+    } else {
+        connect(&endpoint(cfg), opts).await
+    };
+    match opened {
         Ok(c) => Ok(c),
         Err(ClientError::Refused(connack)) => {
             if let Some(l) = log.as_mut() {
@@ -170,6 +183,15 @@ pub(crate) async fn open(
         }
         Err(ClientError::Lookup { .. }) => {
             term.err("Unable to connect (Lookup error.).\n");
+            Err(OpenError::Exit(1))
+        }
+        Err(ClientError::Io {
+            context: "TLS handshake" | "setting up TLS",
+            source,
+        }) => {
+            term.err(&format!(
+                "Unable to connect (A TLS error occurred: {source}.).\n"
+            ));
             Err(OpenError::Exit(1))
         }
         Err(ClientError::Io { source, .. }) => {

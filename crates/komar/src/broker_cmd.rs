@@ -226,10 +226,31 @@ impl Reload<'_> {
                 .all(|(a, b)| a.addr == b.addr);
         if same_listeners {
             running.security.replace(new.security.snapshot());
+            // New certificates, keys, CAs and CRLs for new handshakes;
+            // connected clients keep their TLS sessions.
+            let swapped = komar_server::reload_tls(&running.server, &new.server);
+            if swapped > 0 {
+                tracing::info!(target: "komar::notice", "Reloaded the certificates of {swapped} TLS listener(s).");
+            }
             // Clients whose login the new files no longer accept go, as in
-            // Mosquitto; hashing runs off the async workers.
-            let (broker, security) = (broker.clone(), running.security.clone());
-            tokio::task::spawn_blocking(move || komar_server::recheck_logins(&broker, &*security));
+            // Mosquitto; hashing runs off the async workers. A client whose
+            // certificate is its credential has no password to re-check.
+            let recheck = CertificateLogins {
+                inner: running.security.clone(),
+                certificate_listeners: running
+                    .server
+                    .listeners
+                    .iter()
+                    .map(|l| {
+                        l.transport
+                            .tls
+                            .as_ref()
+                            .is_some_and(|t| t.username != komar_server::tls::CertUsername::Off)
+                    })
+                    .collect(),
+            };
+            let broker = broker.clone();
+            tokio::task::spawn_blocking(move || komar_server::recheck_logins(&broker, &recheck));
         } else {
             tracing::warn!("Listeners changed: restart Komar to apply listener changes; password and ACL files not reloaded.");
         }
@@ -245,6 +266,41 @@ impl Reload<'_> {
         for w in &new.warnings {
             tracing::warn!("{w}");
         }
+    }
+}
+
+/// The login re-check of a reload: clients of listeners where the client
+/// certificate names the user (`use_identity_as_username`,
+/// `use_subject_as_username`) were authenticated by the certificate, not a
+/// password, and stay (Mosquitto re-derives their name and keeps them).
+#[derive(Debug)]
+struct CertificateLogins {
+    inner: std::sync::Arc<komar_auth::FileSecurity>,
+    certificate_listeners: Vec<bool>,
+}
+
+impl komar_core::Authenticator for CertificateLogins {
+    fn authenticate(
+        &self,
+        listener: usize,
+        client_id: &str,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+    ) -> komar_core::AuthDecision {
+        if self.certificate_listeners.get(listener) == Some(&true) {
+            return komar_core::AuthDecision::Allow;
+        }
+        komar_core::Authenticator::authenticate(
+            &*self.inner,
+            listener,
+            client_id,
+            username,
+            password,
+        )
+    }
+
+    fn is_slow(&self) -> bool {
+        komar_core::Authenticator::is_slow(&*self.inner)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Real and broken configuration files given to the `komar` binary:
 //! Debian's default `/etc/mosquitto/mosquitto.conf`, a gateway-style file,
-//! the Raspberry Pi WebSockets example, and files with one mistake each —
+//! the Raspberry Pi WebSockets example (MQTT and WebSockets listeners both
+//! serving clients), and files with one mistake each —
 //! exit codes, `file:line:` messages, `--test-config`.
 
 mod common;
@@ -117,32 +118,45 @@ async fn gateway_style_config_serves_clients() {
     );
 }
 
-#[test]
-fn raspberry_pi_websockets_example_is_refused_naming_the_line() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raspberry_pi_websockets_example_serves_both_listeners() {
     let conf = Conf::write(
         "# Raspberry Pi example: MQTT on one port and WebSockets on another.\n\
          listener {port0}\nprotocol mqtt\n\n\
          listener {port1}\nprotocol websockets\n\n\
          allow_anonymous true\n",
     );
-    let text = std::fs::read_to_string(&conf.path).unwrap();
-    let done = check(&conf.path, false);
-    assert_eq!(done.code, 3, "{}", done.stderr);
-    let errs = errors(&done);
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    let (listener_line, protocol_line) = (
-        line_of(&text, &format!("listener {}", conf.ports[1])),
-        line_of(&text, "protocol websockets"),
+    let ws_port = conf.ports[1];
+    let k = Komar::start_conf(conf);
+    let topic = unique("pi/sensor");
+    let mut sub = MosquittoSub::start(k.port, &["-t", &topic, "-C", "1", "-v"]);
+    // Subscribed once a retained message arrives; then a paho-mqtt client
+    // publishes over WebSockets.
+    assert_eq!(
+        common::mosquitto_pub(k.port, &["-t", &topic, "-m", "ready", "-r", "-q", "1"]),
+        0
     );
-    let at = |n: usize| format!("{}:{n}: ", conf.path.display());
+    assert_eq!(sub.line().await, format!("{topic} ready"));
+    let mut sub = MosquittoSub::start(k.port, &["-t", &topic, "-C", "2", "-v"]);
+    assert_eq!(sub.line().await, format!("{topic} ready"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/paho/client.py");
+    let status = tokio::process::Command::new("python3")
+        .args([
+            script,
+            "--transport",
+            "websockets",
+            "--port",
+            &ws_port.to_string(),
+        ])
+        .args(["--pub", &topic, "21.5"])
+        .status()
+        .await
+        .expect("python3 is installed");
     assert!(
-        errs[0].contains(&at(listener_line)) || errs[0].contains(&at(protocol_line)),
-        "{errs:?}"
+        status.success(),
+        "paho-mqtt over WebSockets failed (scripts/test.sh installs paho-mqtt)"
     );
-    assert!(
-        errs[0].contains("protocol websockets") && errs[0].contains("not supported yet"),
-        "{errs:?}"
-    );
+    assert_eq!(sub.line().await, format!("{topic} 21.5"));
 }
 
 /// (name, text, the line the error must name, what it must say).

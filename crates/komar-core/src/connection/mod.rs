@@ -115,6 +115,24 @@ fn mount(listener: &ListenerSettings, topic: TopicName) -> TopicName {
 /// its backlog in its (limited) queue, not in memory beside it.
 pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 
+/// What few connections need (see `Connection::rare`).
+#[derive(Debug, Default)]
+struct Rare {
+    /// The enhanced authentication method of CONNECT, for
+    /// re-authentication (§4.12.1).
+    auth_method: Option<String>,
+    /// A re-authentication exchange in progress.
+    reauth: Option<Box<dyn crate::auth::AuthExchange>>,
+    /// Server Reference for the DISCONNECT of a redirect (v5).
+    server_reference: Option<String>,
+}
+
+impl Connection {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+}
+
 /// A connected client.
 #[derive(Debug)]
 pub struct Connection {
@@ -133,13 +151,9 @@ pub struct Connection {
     will: Option<Box<WillSpec>>,
     /// Topic aliases the broker set up towards the client (v5).
     aliases_out: Option<Box<alias::AliasesOut>>,
-    /// The enhanced authentication method of CONNECT, for
-    /// re-authentication (§4.12.1).
-    auth_method: Option<String>,
-    /// A re-authentication exchange in progress.
-    reauth: Option<Box<dyn crate::auth::AuthExchange>>,
-    /// Server Reference for the DISCONNECT of a redirect (v5).
-    server_reference: Option<String>,
+    /// State few connections need, kept out of line so an ordinary
+    /// connection does not pay for it.
+    rare: Option<Box<Rare>>,
     /// v5 Request Problem Information: reason strings and user properties
     /// are allowed on acknowledgements [MQTT-3.1.2-29].
     problem_info: bool,
@@ -195,9 +209,12 @@ impl Connection {
         Connection {
             aliases_out: alias::AliasesOut::new(alias_max),
             problem_info: props.request_problem_information != Some(0),
-            server_reference: None,
-            auth_method: props.authentication_method.clone(),
-            reauth: None,
+            rare: props.authentication_method.clone().map(|m| {
+                Box::new(Rare {
+                    auth_method: Some(m),
+                    ..Rare::default()
+                })
+            }),
             aliases_in: vec![None; usize::from(listener.max_topic_alias)],
             inflight_max: config_inflight.min(client_receive_max),
             client_max_packet: props.maximum_packet_size.map_or(usize::MAX, |m| m as usize),
@@ -272,7 +289,8 @@ impl Connection {
             if let (true, Some(code)) = (self.version.is_v5(), reason.server_disconnect_code()) {
                 let mut d = Disconnect::new(code);
                 d.properties.reason_string = text;
-                d.properties.server_reference = self.server_reference.take();
+                d.properties.server_reference =
+                    self.rare.as_mut().and_then(|r| r.server_reference.take());
                 self.send(out, &Packet::Disconnect(d));
             }
         }

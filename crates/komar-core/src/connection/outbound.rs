@@ -52,7 +52,7 @@ impl Connection {
             }
             if let Some(kick) = s.kick.take() {
                 drop(s);
-                self.server_reference = kick.server_reference;
+                self.rare().server_reference = kick.server_reference;
                 return Err(self.close(CloseReason::Administrative(kick.code), out));
             }
             if self.resend_pending {

@@ -16,14 +16,14 @@ impl Connection {
     ) -> Result<(), Closed> {
         // [MQTT-4.12.0-7] AUTH without an method in CONNECT, or
         // [MQTT-4.12.1-1] with another method, is a Protocol Error.
-        let Some(method) = self.auth_method.clone() else {
+        let Some(method) = self.rare.as_ref().and_then(|r| r.auth_method.clone()) else {
             return Err(self.protocol_error(out, ReasonCode::PROTOCOL_ERROR));
         };
         if a.properties.authentication_method.as_deref() != Some(method.as_str()) {
             return Err(self.protocol_error(out, ReasonCode::PROTOCOL_ERROR));
         }
         let data = a.properties.authentication_data.unwrap_or_default();
-        let step = match (a.reason_code, self.reauth.take()) {
+        let step = match (a.reason_code, self.rare().reauth.take()) {
             (ReasonCode::RE_AUTHENTICATE, None) => {
                 match self.broker.authenticator.start_enhanced(
                     self.identity.listener,
@@ -41,7 +41,7 @@ impl Connection {
         };
         match step {
             AuthStep::Continue(data, exchange) => {
-                self.reauth = Some(exchange);
+                self.rare().reauth = Some(exchange);
                 let auth = auth_packet(
                     ReasonCode::CONTINUE_AUTHENTICATION,
                     &method,
