@@ -85,6 +85,7 @@ async fn run<R: ConnRead, W: ConnWrite>(
         &shared,
         &listener,
         &mut reader,
+        &mut writer,
         &mut rbuf,
         &mut out,
         &peer,
@@ -119,10 +120,11 @@ async fn run<R: ConnRead, W: ConnWrite>(
 /// `None` when the connection must close (any CONNACK to send is in `out`).
 /// A function of its own so the CONNECT packet never takes room in the
 /// connection task's future once the client is connected.
-async fn establish<R: ConnRead>(
+async fn establish<R: ConnRead, W: ConnWrite>(
     shared: &Arc<Shared>,
     listener: &Arc<ListenerCtx>,
     reader: &mut R,
+    writer: &mut W,
     rbuf: &mut BytesMut,
     out: &mut OutBuf,
     peer: &Peer,
@@ -132,7 +134,15 @@ async fn establish<R: ConnRead>(
         .await
         .unwrap_or(Err(ConnectError::Timeout));
     match connect {
-        Ok(c) => accept(shared, listener, c, peer, out).await,
+        Ok(c) => {
+            let mut io = Handshake {
+                reader,
+                writer,
+                rbuf,
+                max,
+            };
+            accept(shared, listener, c, peer, out, &mut io).await
+        }
         Err(ConnectError::Decode(DecodeError::UnsupportedProtocolVersion(level))) => {
             // [MQTT-3.1.2-2] answer an unknown level with CONNACK 0x01.
             tracing::info!(
@@ -183,13 +193,51 @@ fn log_disconnect(client_id: &str, reason: CloseReason) {
     }
 }
 
+/// The transport while a connection is being set up: enough to carry an
+/// enhanced-authentication exchange before CONNACK.
+struct Handshake<'a, R, W> {
+    reader: &'a mut R,
+    writer: &'a mut W,
+    rbuf: &'a mut BytesMut,
+    max: usize,
+}
+
+impl<R: ConnRead, W: ConnWrite> Handshake<'_, R, W> {
+    /// Write all of `out`.
+    async fn flush(&mut self, out: &mut OutBuf) -> bool {
+        while !out.is_empty() {
+            match poll_fn(|cx| self.writer.poll_write_out(cx, out)).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => out.advance(n),
+            }
+        }
+        true
+    }
+
+    /// The client's next packet, within `limit`.
+    async fn next_packet(&mut self, version: ProtocolVersion, limit: Duration) -> Option<Packet> {
+        let read = read_packet(
+            self.reader,
+            self.rbuf,
+            self.max,
+            version,
+            Some(PacketType::Auth),
+        );
+        match tokio::time::timeout(limit, read).await {
+            Ok(Ok(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
 /// Authenticate and attach; on refusal the CONNACK is left in `out`.
-async fn accept(
+async fn accept<R: ConnRead, W: ConnWrite>(
     shared: &Arc<Shared>,
     listener: &Arc<ListenerCtx>,
     mut connect: Connect,
     peer: &Peer,
     out: &mut OutBuf,
+    io: &mut Handshake<'_, R, W>,
 ) -> Option<Box<Connection>> {
     let version = connect.protocol;
     // The transport may name the user (client certificate, PROXY header).
@@ -203,9 +251,12 @@ async fn accept(
     };
     let peer = &*peer.addr;
     let username: Option<Arc<str>> = connect.username.as_deref().map(Arc::from);
+    // MQTT 5 enhanced authentication (a method in CONNECT) replaces the
+    // user name / password check; the core runs the exchange.
+    let enhanced = version.is_v5() && connect.properties.authentication_method.is_some();
     let decision = match check {
-        Authenticate::Yes => authenticate(shared, listener.index, &connect).await,
-        Authenticate::AlreadyDone => AuthDecision::Allow,
+        Authenticate::Yes if !enhanced => authenticate(shared, listener.index, &connect).await,
+        _ => AuthDecision::Allow,
     };
     if let AuthDecision::Deny(code) = decision {
         let id = if connect.client_id.is_empty() {
@@ -224,32 +275,39 @@ async fn accept(
         listener: listener.settings.clone(),
         listener_index: listener.index,
     };
-    match shared.broker.connect(req, Instant::now().into_std()) {
-        ConnectOutcome::Accepted(conn, connack) => {
-            if shared.connection_messages {
-                tracing::info!(
-                    target: "komar::notice",
-                    "New client connected from {} as {} (p{}, c{}, k{}).",
-                    peer,
-                    conn.client_id(),
-                    version.level(),
-                    u8::from(clean),
-                    keep_alive
-                );
+    let mut outcome = shared.broker.connect(req, Instant::now().into_std());
+    loop {
+        match outcome {
+            ConnectOutcome::Accepted(conn, connack) => {
+                if shared.connection_messages {
+                    tracing::info!(
+                        target: "komar::notice",
+                        "New client connected from {} as {} (p{}, c{}, k{}).",
+                        peer,
+                        conn.client_id(),
+                        version.level(),
+                        u8::from(clean),
+                        keep_alive
+                    );
+                }
+                let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));
+                return Some(conn);
             }
-            let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));
-            Some(conn)
-        }
-        ConnectOutcome::Auth(..) => {
-            // Enhanced authentication needs the AUTH exchange in the
-            // driver, which lands with SCRAM; until then: 0x8C.
-            refuse(out, version, ReasonCode::BAD_AUTHENTICATION_METHOD);
-            None
-        }
-        ConnectOutcome::Refused(connack) => {
-            tracing::info!(%peer, reason = ?connack.reason_code, "client refused");
-            let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));
-            None
+            ConnectOutcome::Refused(connack) => {
+                tracing::info!(%peer, reason = ?connack.reason_code, "client refused");
+                let _ = out.write_with(|b| encode(&Packet::ConnAck(Box::new(connack)), version, b));
+                return None;
+            }
+            ConnectOutcome::Auth(pending, auth) => {
+                // Enhanced authentication (§4.12): AUTH out, the client's
+                // AUTH back, until the core accepts or refuses.
+                let _ = out.write_with(|b| encode(&Packet::Auth(auth), version, b));
+                if !io.flush(out).await {
+                    return None;
+                }
+                let packet = io.next_packet(version, shared.connect_timeout).await?;
+                outcome = pending.resume(&shared.broker, packet, Instant::now().into_std());
+            }
         }
     }
 }
@@ -288,21 +346,42 @@ async fn read_connect<R: ConnRead>(
     rbuf: &mut BytesMut,
     max: usize,
 ) -> Result<Connect, ConnectError> {
+    // [MQTT-3.1.0-1] the first packet must be CONNECT; the version given to
+    // the decoder does not matter for it.
+    match read_packet(
+        reader,
+        rbuf,
+        max,
+        ProtocolVersion::V311,
+        Some(PacketType::Connect),
+    )
+    .await?
+    {
+        Packet::Connect(c) => Ok(*c),
+        _ => Err(ConnectError::NotConnect),
+    }
+}
+
+/// Read one whole packet during connection set-up; with `only`, a packet
+/// of another type is refused from its header, before its body is read.
+async fn read_packet<R: ConnRead>(
+    reader: &mut R,
+    rbuf: &mut BytesMut,
+    max: usize,
+    version: ProtocolVersion,
+    only: Option<PacketType>,
+) -> Result<Packet, ConnectError> {
     loop {
         let mut hint = 0;
         match parse_frame_header(rbuf, max) {
             Err(e) => return Err(ConnectError::Decode(e)),
-            Ok(Some(h)) if h.packet_type != PacketType::Connect => {
+            Ok(Some(h)) if only.is_some_and(|t| t != h.packet_type) => {
                 return Err(ConnectError::NotConnect)
             }
             Ok(Some(h)) if rbuf.len() >= h.total_len() => {
                 let mut frame = rbuf.split_to(h.total_len()).freeze();
                 let body = frame.split_off(h.header_len);
-                return match decode_packet(&h, body, ProtocolVersion::V311) {
-                    Ok(Packet::Connect(c)) => Ok(*c),
-                    Ok(_) => Err(ConnectError::NotConnect),
-                    Err(e) => Err(ConnectError::Decode(e)),
-                };
+                return decode_packet(&h, body, version).map_err(ConnectError::Decode);
             }
             Ok(Some(h)) => hint = h.total_len() - rbuf.len(),
             Ok(None) => {}
