@@ -352,10 +352,12 @@ impl Broker {
         }
         let start = match self.config.shared_strategy {
             SharedStrategy::RoundRobin => group.next_index(),
+            // A hash of an ever-increasing per-group counter: uniform
+            // over the members, whatever their number.
             SharedStrategy::Random => {
                 (self
                     .shard_hasher
-                    .hash_one((group.next_index(), self.id_seed)) as usize)
+                    .hash_one((group.next_count(), self.id_seed)) as usize)
                     % n
             }
             SharedStrategy::Sticky => (self.shard_hasher.hash_one(publisher) as usize) % n,
@@ -474,7 +476,8 @@ impl Broker {
     /// Publish a will or other broker-made message.
     pub(crate) fn publish_will(&self, will: Arc<Message>, now: Instant) {
         let mut congested = Vec::new();
-        let out = self.publish(will, now, &mut congested);
+        // [MQTT-3.1.3-9 context] a will's expiry counts from its publication.
+        let out = self.publish(will.armed(now), now, &mut congested);
         tracing::debug!(matched = out.matched, "will published");
     }
 

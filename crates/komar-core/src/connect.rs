@@ -190,6 +190,17 @@ impl Broker {
         if !req.listener.accept_versions.contains(&v) {
             return refuse(ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
         }
+        // A will the server could not publish as asked: 5.0 clients are
+        // refused [MQTT-3.2.2-12] [MQTT-3.2.2-13]; 3.x clients, who cannot
+        // be told why, get the will within the limits.
+        if let (Some(w), true) = (&c.will, v.is_v5()) {
+            if w.retain && !config.retain_available {
+                return refuse(ReasonCode::RETAIN_NOT_SUPPORTED);
+            }
+            if w.qos > req.listener.max_qos {
+                return refuse(ReasonCode::QOS_NOT_SUPPORTED);
+            }
+        }
         // Server redirection (§4.11): 5.0 clients are told where to go; 3.x
         // clients, who cannot be, are refused as "server unavailable".
         if let Some(r) = self.redirect() {
@@ -297,10 +308,11 @@ impl Broker {
             }
         }
 
-        let will = c
-            .will
-            .as_ref()
-            .map(|w| Box::new(WillSpec::from_connect(w, &req.listener)));
+        let will = c.will.as_ref().map(|w| {
+            let mut spec = WillSpec::from_connect(w, &req.listener);
+            spec.limit(req.listener.max_qos, config.retain_available);
+            Box::new(spec)
+        });
         let identity = Arc::new(ClientIdentity {
             client_id: client_id.clone(),
             username: req.username.clone(),

@@ -16,6 +16,7 @@ mod connect;
 pub mod connection;
 pub mod message;
 pub mod outbuf;
+pub mod persist;
 pub mod retained;
 pub mod session;
 pub mod stats;

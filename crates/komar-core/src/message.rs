@@ -74,6 +74,16 @@ impl Message {
         self.payload.len() + self.topic.as_str().len()
     }
 
+    /// The message as published at `now`: a message that still carries its
+    /// Message Expiry Interval in its properties (a will, kept unarmed
+    /// through its Will Delay) starts its expiry now.
+    pub fn armed(self: Arc<Self>, now: Instant) -> Arc<Message> {
+        if self.properties.message_expiry_interval.is_none() {
+            return self;
+        }
+        Arc::new(Message::clone(&self).with_expiry_from_properties(now))
+    }
+
     /// Set `expires_at` from a v5 Message Expiry Interval received at `now`.
     /// The interval leaves the stored properties: each delivery sends what
     /// is left of it.

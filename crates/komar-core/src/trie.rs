@@ -73,7 +73,12 @@ impl<T> SharedGroup<T> {
     /// this message.
     pub fn next_index(&self) -> usize {
         let n = self.members.len().max(1);
-        self.cursor.fetch_add(1, Ordering::Relaxed) % n
+        self.next_count() % n
+    }
+
+    /// Advance the cursor and return its raw value (a per-group counter).
+    pub fn next_count(&self) -> usize {
+        self.cursor.fetch_add(1, Ordering::Relaxed)
     }
 }
 

@@ -318,6 +318,17 @@ impl Connection {
     fn send(&mut self, out: &mut OutBuf, p: &Packet) {
         self.trace_sent(p);
         let version = self.version;
+        // A Reason String or User Property that would make the packet
+        // larger than the client accepts is left out [MQTT-3.4.2-2] (and
+        // the like for every acknowledgement, DISCONNECT and AUTH).
+        let trimmed;
+        let p = if version.is_v5() && komar_proto::encoded_len(p, version) > self.client_max_packet
+        {
+            trimmed = without_diagnostics(p);
+            &trimmed
+        } else {
+            p
+        };
         let r = out.write_with(|b| encode(p, version, b));
         if let Err(e) = r {
             tracing::warn!(error = %e, packet = p.name(), "could not encode packet");
@@ -452,6 +463,28 @@ pub fn poll_room(congested: &mut Vec<Arc<Session>>, cx: &mut Context<'_>) -> Pol
     } else {
         Poll::Pending
     }
+}
+
+/// `p` without its Reason String and User Properties.
+fn without_diagnostics(p: &Packet) -> Packet {
+    let mut p = p.clone();
+    match &mut p {
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => {
+            r.properties = AckProperties::default();
+        }
+        Packet::SubAck(a) => a.properties = AckProperties::default(),
+        Packet::UnsubAck(a) => a.properties = AckProperties::default(),
+        Packet::Disconnect(d) => {
+            d.properties.reason_string = None;
+            d.properties.user_properties.clear();
+        }
+        Packet::Auth(a) => {
+            a.properties.reason_string = None;
+            a.properties.user_properties.clear();
+        }
+        _ => {}
+    }
+    p
 }
 
 impl Drop for Connection {

@@ -36,19 +36,26 @@ impl WillSpec {
         }
     }
 
-    pub(super) fn into_message(self, origin: Origin, now: Instant) -> Arc<Message> {
-        Arc::new(
-            Message {
-                topic: self.topic,
-                payload: Bytes::copy_from_slice(&self.payload),
-                qos: self.qos,
-                retain: self.retain,
-                properties: self.properties,
-                expires_at: None,
-                origin,
-            }
-            .with_expiry_from_properties(now),
-        )
+    /// Keep the will within the server's limits (3.x clients, who cannot
+    /// be refused for it).
+    pub(crate) fn limit(&mut self, max_qos: QoS, retain_available: bool) {
+        self.qos = self.qos.min(max_qos);
+        self.retain &= retain_available;
+    }
+
+    /// The will as a message. Its Message Expiry Interval stays in the
+    /// properties: it starts counting when the will is published (after
+    /// any Will Delay), not at disconnect — see [`Message::armed`].
+    pub(super) fn into_message(self, origin: Origin) -> Arc<Message> {
+        Arc::new(Message {
+            topic: self.topic,
+            payload: Bytes::copy_from_slice(&self.payload),
+            qos: self.qos,
+            retain: self.retain,
+            properties: self.properties,
+            expires_at: None,
+            origin,
+        })
     }
 }
 
@@ -103,7 +110,7 @@ impl Connection {
                     } else {
                         w.delay.min(expiry)
                     };
-                    let msg = w.into_message(origin, now);
+                    let msg = w.into_message(origin);
                     if delay == 0 || end {
                         will_now = Some(msg);
                     } else {
@@ -120,7 +127,7 @@ impl Connection {
                 // Taken over: the new connection cancels a delayed will
                 // [MQTT-3.1.3-9]; an immediate one is published.
                 if w.delay == 0 {
-                    will_now = Some(w.into_message(origin, now));
+                    will_now = Some(w.into_message(origin));
                 }
             }
         }
