@@ -137,6 +137,11 @@ pub struct BenchArgs {
     /// Longest a run may take, in seconds (it stops and reports loss).
     #[arg(long = "timeout", default_value_t = 120)]
     pub timeout: u64,
+    /// Subscribers keep persistent sessions (Clean Session 0; 5.0: Session
+    /// Expiry 1 hour), so a broker with persistence stores every QoS 1/2
+    /// delivery before acknowledging its publication.
+    #[arg(long = "persistent")]
+    pub persistent: bool,
     /// conn: connections opened per second (0 = as fast as possible).
     #[arg(long = "rate", default_value_t = 0)]
     pub rate: u64,

@@ -82,9 +82,18 @@ fn qos_of(q: u8) -> QoS {
     QoS::from_u8(q).unwrap_or(QoS::AtMostOnce)
 }
 
-async fn open(target: &Target, args: &BenchArgs, id: String) -> Result<Connection, String> {
+async fn open(
+    target: &Target,
+    args: &BenchArgs,
+    id: String,
+    persistent: bool,
+) -> Result<Connection, String> {
     let mut o = ConnectOptions::new(version(args), id);
     o.keep_alive = 60;
+    if persistent {
+        o.clean_start = false;
+        o.properties.session_expiry_interval = Some(3600);
+    }
     o.limits = Limits {
         command_capacity: 256,
         event_capacity: 4096,
@@ -335,7 +344,13 @@ pub async fn run(
     let mut sub_tasks = Vec::new();
     let mut expected_total = 0;
     for i in 0..subscribers {
-        let conn = open(target, args, format!("bench-sub-{run_id}-{i}")).await?;
+        let conn = open(
+            target,
+            args,
+            format!("bench-sub-{run_id}-{i}"),
+            args.persistent,
+        )
+        .await?;
         let (filter, from, expected) = match scenario {
             Scenario::Fanin => (format!("bench/{run_id}/+"), publishers, published),
             Scenario::Fanout => (format!("bench/{run_id}/0"), 1, published),
@@ -354,7 +369,7 @@ pub async fn run(
     }
     let mut clients = Vec::new();
     for i in 0..publishers {
-        clients.push(open(target, args, format!("bench-pub-{run_id}-{i}")).await?);
+        clients.push(open(target, args, format!("bench-pub-{run_id}-{i}"), false).await?);
     }
     let label = format!("{} q{} {}", scenario.name(), qos, target.name);
     let progress = progress_line(args, label, shared.clone(), expected_total);
@@ -429,6 +444,7 @@ async fn open_subscribed(target: Target, args: BenchArgs, i: usize) -> Result<Co
         &target,
         &args,
         format!("bench-conn-{}-{i}", std::process::id()),
+        args.persistent,
     )
     .await?;
     subscribe(

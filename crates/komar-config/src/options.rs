@@ -181,6 +181,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("persistence"),
     o("persistence_file"),
     o("persistence_location"),
+    komar("persistence_sync"),
     o("persistent_client_expiration"),
     o("pid_file"),
     o("plugin"),

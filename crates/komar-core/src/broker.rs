@@ -14,7 +14,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use foldhash::fast::RandomState;
@@ -25,6 +25,7 @@ use smallvec::SmallVec;
 use crate::auth::{AllowAll, Authorizer, ClientIdentity};
 use crate::config::{BrokerConfig, Redirect, SharedStrategy};
 use crate::message::{Delivery, Message, SubIds};
+use crate::persist::{PersistOp, Persistence, RouteCtx, Ticket};
 use crate::retained::RetainedStore;
 use crate::session::queue::{Pushed, QueueLimits};
 use crate::session::{Kick, Session, NEVER_EXPIRES};
@@ -112,6 +113,8 @@ pub struct Broker {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) authenticator: Arc<dyn crate::auth::Authenticator>,
     redirect: RwLock<Option<Redirect>>,
+    /// Durable storage, once attached (after restoring from it).
+    persistence: OnceLock<Arc<dyn Persistence>>,
     stats: Stats,
     next_session_id: AtomicU64,
     next_generation: AtomicU64,
@@ -156,11 +159,33 @@ impl Broker {
             timers: Mutex::new(BinaryHeap::new()),
             authorizer,
             authenticator,
+            persistence: OnceLock::new(),
             stats: Stats::default(),
             next_session_id: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             id_seed,
         })
+    }
+
+    /// Record every change to persistent state in `store` from now on.
+    /// Attach it after [`Broker::restore`] and before the first client
+    /// connects; a second call is refused (returns false).
+    pub fn attach_store(&self, store: Arc<dyn Persistence>) -> bool {
+        self.persistence.set(store).is_ok()
+    }
+
+    /// The attached storage, if any.
+    pub(crate) fn store(&self) -> Option<&Arc<dyn Persistence>> {
+        self.persistence.get()
+    }
+
+    /// A ticket for changes to `s`, if it is persisted: take it under the
+    /// session's lock, before the change.
+    pub(crate) fn ticket_for(&self, s: &mut crate::session::SessionInner) -> Option<Ticket> {
+        let store = self.store().filter(|_| s.persisted)?;
+        let mut slot = None;
+        crate::persist::ticket_after(&mut slot, &mut s.last_pos, store);
+        slot
     }
 
     /// The authenticator (for logins the server checks itself).
@@ -250,10 +275,38 @@ impl Broker {
         now: Instant,
         congested: &mut Vec<Arc<Session>>,
     ) -> RouteOutcome {
+        self.publish_in(msg, now, congested, None).0
+    }
+
+    /// [`Broker::publish`], recording what it changes in persistent state
+    /// (queues of persisted sessions, retained messages) with `ticket`
+    /// (or a ticket taken when the first change is made). Returns the
+    /// ticket, unsubmitted, if there is one: the caller adds its own ops
+    /// and waits for the group before acknowledging.
+    pub(crate) fn publish_in(
+        &self,
+        msg: Arc<Message>,
+        now: Instant,
+        congested: &mut Vec<Arc<Session>>,
+        ticket: Option<Ticket>,
+    ) -> (RouteOutcome, Option<Ticket>) {
+        let mut ctx = self.store().map(|s| RouteCtx::new(s, ticket));
         if msg.retain {
-            self.retained.write().set(msg.clone());
+            let mut guard = self.retained.write();
+            let retained = &mut *guard;
+            retained.set(msg.clone());
+            // `$SYS` and other broker topics are made afresh after a restart.
+            if let (Some(ctx), false) = (ctx.as_mut(), msg.topic.as_str().starts_with('$')) {
+                let op = if msg.payload.is_empty() {
+                    PersistOp::ClearRetained(msg.topic.clone())
+                } else {
+                    PersistOp::PutRetained(msg.clone())
+                };
+                ctx.ticket_after(&mut retained.last_pos).push(op);
+            }
         }
-        self.route(&msg, now, congested)
+        let outcome = self.route(&msg, now, congested, ctx.as_mut());
+        (outcome, ctx.and_then(RouteCtx::into_ticket))
     }
 
     fn route(
@@ -261,6 +314,7 @@ impl Broker {
         msg: &Arc<Message>,
         now: Instant,
         congested: &mut Vec<Arc<Session>>,
+        mut ctx: Option<&mut RouteCtx<'_>>,
     ) -> RouteOutcome {
         let trie = self.subs.read();
         let origin = msg.origin.session;
@@ -320,7 +374,14 @@ impl Broker {
                 sub_ids: ids,
                 shared: None,
             };
-            self.deliver(msg, target, now, congested, &mut outcome);
+            self.deliver(
+                msg,
+                target,
+                now,
+                congested,
+                &mut outcome,
+                ctx.as_deref_mut(),
+            );
             i = j;
         }
         for (sub, filter) in shared {
@@ -331,7 +392,14 @@ impl Broker {
                 sub_ids: sub.id.map_or(SubIds::None, SubIds::One),
                 shared: Some(filter.clone()),
             };
-            self.deliver(msg, target, now, congested, &mut outcome);
+            self.deliver(
+                msg,
+                target,
+                now,
+                congested,
+                &mut outcome,
+                ctx.as_deref_mut(),
+            );
         }
         outcome
     }
@@ -377,11 +445,13 @@ impl Broker {
     /// subscription to another member (§4.8.2: "the Server SHOULD send the
     /// Application Message to another Client that is subscribed to the same
     /// Shared Subscription"). Returns those no other member could take.
+    /// Deliveries queued for persisted members are recorded through `ctx`.
     pub(crate) fn redistribute(
         &self,
         deliveries: Vec<Delivery>,
         from: u64,
         now: Instant,
+        mut ctx: Option<&mut RouteCtx<'_>>,
     ) -> Vec<Delivery> {
         let mut left = Vec::new();
         let mut congested = Vec::new();
@@ -402,7 +472,17 @@ impl Broker {
                         shared: d.shared.clone(),
                     };
                     let mut outcome = RouteOutcome::default();
-                    self.deliver(&d.msg, target, now, &mut congested, &mut outcome);
+                    if let Some(ctx) = ctx.as_deref_mut() {
+                        ctx.next_message();
+                    }
+                    self.deliver(
+                        &d.msg,
+                        target,
+                        now,
+                        &mut congested,
+                        &mut outcome,
+                        ctx.as_deref_mut(),
+                    );
                 }
                 None => left.push(d),
             }
@@ -417,6 +497,7 @@ impl Broker {
         now: Instant,
         congested: &mut Vec<Arc<Session>>,
         outcome: &mut RouteOutcome,
+        ctx: Option<&mut RouteCtx<'_>>,
     ) {
         let session = target.session;
         let qos = if self.config.upgrade_outgoing_qos {
@@ -432,9 +513,10 @@ impl Broker {
             retain: target.retain_as_published && msg.retain,
             sub_ids: target.sub_ids,
             shared: target.shared,
+            stored: None,
         };
         outcome.matched += 1;
-        match session.push(d, now) {
+        match session.push(d, now, ctx) {
             Pushed::Congested => {
                 if !congested.iter().any(|s| Arc::ptr_eq(s, session)) {
                     congested.push(session.clone());
@@ -473,11 +555,12 @@ impl Broker {
         }
     }
 
-    /// Publish a will or other broker-made message.
-    pub(crate) fn publish_will(&self, will: Arc<Message>, now: Instant) {
+    /// Publish a will, recording it with `ticket` (that of the change that
+    /// released it, so the two are durable together).
+    pub(crate) fn publish_will(&self, will: Arc<Message>, now: Instant, ticket: Option<Ticket>) {
         let mut congested = Vec::new();
         // [MQTT-3.1.3-9 context] a will's expiry counts from its publication.
-        let out = self.publish(will.armed(now), now, &mut congested);
+        let (out, _ticket) = self.publish_in(will.armed(now), now, &mut congested, ticket);
         tracing::debug!(matched = out.matched, "will published");
     }
 
@@ -514,16 +597,27 @@ impl Broker {
             let Some(t) = due else { break };
             match t.kind {
                 TimerKind::Will => {
+                    let mut ticket = None;
                     let will = {
                         let mut s = t.session.lock();
+                        let s = &mut *s;
                         if s.epoch != t.epoch {
                             None
                         } else {
-                            s.pending_will.take()
+                            let will = s.pending_will.take();
+                            if will.is_some() {
+                                ticket = self.ticket_for(s);
+                                if let Some(tk) = ticket.as_mut() {
+                                    tk.push(PersistOp::DeleteWill {
+                                        client_id: t.session.client_id().clone(),
+                                    });
+                                }
+                            }
+                            will
                         }
                     };
                     if let Some(w) = will {
-                        self.publish_will(w, now);
+                        self.publish_will(w, now, ticket);
                     }
                 }
                 TimerKind::Expiry => self.expire_session(&t.session, t.epoch, now),
@@ -533,16 +627,36 @@ impl Broker {
 
     /// Drop expired retained messages (MQTT 5 message expiry).
     pub fn sweep_retained(&self, now: Instant) -> usize {
-        self.retained.write().remove_expired(now)
+        let mut guard = self.retained.write();
+        let retained = &mut *guard;
+        let expired = retained.remove_expired(now);
+        if let (Some(store), false) = (self.store(), expired.is_empty()) {
+            let mut slot = None;
+            let ticket = crate::persist::ticket_after(&mut slot, &mut retained.last_pos, store);
+            for topic in &expired {
+                if let Ok(topic) = komar_proto::TopicName::new(topic) {
+                    ticket.push(PersistOp::ClearRetained(topic));
+                }
+            }
+        }
+        expired.len()
     }
 
     fn expire_session(&self, session: &Arc<Session>, epoch: u64, now: Instant) {
+        let mut ticket;
         let (filters, will) = {
             let mut table = self.shard(session.client_id()).lock();
             let mut s = session.lock();
             if s.epoch != epoch || s.owner.is_some() {
                 return;
             }
+            ticket = self.ticket_for(&mut s);
+            if let Some(t) = ticket.as_mut() {
+                t.push(PersistOp::DeleteSession {
+                    client_id: session.client_id().clone(),
+                });
+            }
+            s.persisted = false;
             if table
                 .get(session.client_id())
                 .is_some_and(|cur| Arc::ptr_eq(cur, session))
@@ -560,16 +674,18 @@ impl Broker {
         tracing::debug!(client_id = %session.client_id(), "session expired");
         // [MQTT-3.1.2-8] the will is published when the session ends.
         if let Some(w) = will {
-            self.publish_will(w, now);
+            self.publish_will(w, now, ticket);
         }
     }
 
     /// End `session` now (clean start of a new connection, or expiry 0 at
     /// disconnect): forget its state, remove its subscriptions, and publish
-    /// a will still waiting for its delay.
-    pub(crate) fn end_session(&self, session: &Arc<Session>, now: Instant) {
+    /// a will still waiting for its delay. The caller recorded the end in
+    /// storage (`DeleteSession`) with `ticket`, under the session's lock.
+    pub(crate) fn end_session(&self, session: &Arc<Session>, now: Instant, ticket: Option<Ticket>) {
         let (filters, will) = {
             let mut s = session.lock();
+            s.persisted = false;
             s.epoch += 1;
             s.queue.clear();
             s.inflight.clear();
@@ -579,7 +695,7 @@ impl Broker {
         };
         self.remove_subscriptions(session.id(), &filters);
         if let Some(w) = will {
-            self.publish_will(w, now);
+            self.publish_will(w, now, ticket);
         }
     }
 

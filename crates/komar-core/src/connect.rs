@@ -16,6 +16,7 @@ use crate::auth::{AuthExchange, AuthStep, ClientIdentity};
 use crate::broker::Broker;
 use crate::config::ListenerSettings;
 use crate::connection::{Connection, WillSpec};
+use crate::persist::{PersistOp, Ticket};
 use crate::session::{Session, NEVER_EXPIRES};
 
 /// A CONNECT that passed authentication.
@@ -274,9 +275,9 @@ impl Broker {
         let client_id: Arc<str> = Arc::from(client_id);
         let gen = self.new_generation();
         let (session, session_present, ended) =
-            self.attach(&client_id, v, c.clean_start, expiry, gen, now);
-        if let Some(old) = ended {
-            self.end_session(&old, now);
+            self.attach(&client_id, v, c.clean_start, expiry, gen, &req.username);
+        if let Some((old, ticket)) = ended {
+            self.end_session(&old, now, ticket);
         }
 
         // CONNACK properties describing this server's limits (§3.2.2.3).
@@ -349,8 +350,14 @@ impl Broker {
 
     /// Find or create the session of `client_id` and make connection `gen`
     /// its owner. Returns the session, whether it existed (session present),
-    /// and a session that clean start ended (for the caller to clean up
-    /// outside the table lock).
+    /// and a session that clean start ended with the ticket that recorded
+    /// its end (for the caller to clean up outside the table lock).
+    ///
+    /// Storage: a session is recorded when its expiry is not 0 (or it was
+    /// recorded already); the old session of a clean start is deleted
+    /// first. Tickets are taken under the session locks, so anything a
+    /// publisher recorded for the old session comes before its deletion.
+    #[allow(clippy::type_complexity)]
     fn attach(
         &self,
         client_id: &Arc<str>,
@@ -358,8 +365,8 @@ impl Broker {
         clean_start: bool,
         expiry: u32,
         gen: u64,
-        now: Instant,
-    ) -> (Arc<Session>, bool, Option<Arc<Session>>) {
+        username: &Option<Arc<str>>,
+    ) -> (Arc<Session>, bool, Option<(Arc<Session>, Option<Ticket>)>) {
         let limits = self.queue_limits();
         let mut table = self.shard(client_id).lock();
         let existing = table.get(client_id).cloned();
@@ -371,17 +378,24 @@ impl Broker {
                     // Clean start: the old session ends [MQTT-3.1.2-4]. Mark it
                     // owned by the new connection so its old connection, if
                     // any, sees it was taken over and leaves it alone.
-                    let waker = {
+                    let (waker, ticket) = {
                         let mut s = old.lock();
                         s.owner = Some(gen);
                         s.epoch += 1;
-                        s.waker.take()
+                        let mut ticket = self.ticket_for(&mut s);
+                        if let Some(t) = ticket.as_mut() {
+                            t.push(PersistOp::DeleteSession {
+                                client_id: client_id.clone(),
+                            });
+                        }
+                        s.persisted = false;
+                        (s.waker.take(), ticket)
                     };
                     old.set_online(false);
                     if let Some(w) = waker {
                         w.wake();
                     }
-                    ended = Some(old);
+                    ended = Some((old, ticket));
                 }
                 let s = Arc::new(Session::new(
                     self.new_session_id(),
@@ -407,7 +421,24 @@ impl Broker {
             s.disconnected_at = None;
             s.epoch += 1;
             // [MQTT-3.1.3-9] a new connection cancels a delayed will.
-            s.pending_will = None;
+            let cancelled_will = s.pending_will.take().is_some();
+            if expiry != 0 {
+                s.persisted = self.store().is_some();
+            }
+            if let Some(t) = self.ticket_for(&mut s).as_mut() {
+                t.push(PersistOp::PutSession {
+                    client_id: client_id.clone(),
+                    version,
+                    expiry_interval: expiry,
+                    expires_at: None,
+                    username: username.clone(),
+                });
+                if cancelled_will {
+                    t.push(PersistOp::DeleteWill {
+                        client_id: client_id.clone(),
+                    });
+                }
+            }
             (kick, s.queue.take_all_room_waiters())
         };
         session.set_online(true);
@@ -420,7 +451,6 @@ impl Broker {
         for w in wakers {
             w.wake();
         }
-        let _ = now;
         (session, present, ended)
     }
 }

@@ -151,6 +151,18 @@ pub struct Delivery {
     /// chosen for, so it can go to another member if this one disconnects
     /// before acknowledging it (§4.8.2).
     pub shared: Option<komar_proto::TopicFilter>,
+    /// Where durable storage holds this delivery, if it does (deliveries of
+    /// QoS 1/2 messages to persistent sessions).
+    pub stored: Option<Stored>,
+}
+
+/// A delivery's place in durable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Position in the session's stored queue.
+    pub queue_seq: u64,
+    /// The stored message it refers to.
+    pub msg_id: u64,
 }
 
 impl Delivery {

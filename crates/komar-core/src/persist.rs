@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use komar_proto::{PacketId, ProtocolVersion, QoS, SubscriptionOptions, TopicFilter, TopicName};
 use parking_lot::Mutex;
 
-use crate::message::{Message, SubIds};
+use crate::message::{Delivery, Message, Stored, SubIds};
 use crate::session::inflight::OutState;
 
 /// Answers of one connection that may wait for the store before it stops
@@ -283,6 +283,12 @@ impl Ticket {
         self.store.next_message_id()
     }
 
+    /// The completion of this ticket's group, before it is submitted (to
+    /// hold output on while more ops are added).
+    pub fn durable(&self) -> Durable {
+        self.done.clone()
+    }
+
     /// Submit now and return the completion (ready at once if empty).
     pub fn submit(mut self) -> Durable {
         let done = self.done.clone();
@@ -309,6 +315,110 @@ impl Drop for Ticket {
             self.send();
         }
     }
+}
+
+/// Storage context of one routing: the ticket (taken on first use, under
+/// the lock of the first change) and the storage id of the message being
+/// routed (stored once, with the first delivery that refers to it).
+pub(crate) struct RouteCtx<'a> {
+    store: &'a Arc<dyn Persistence>,
+    ticket: Option<Ticket>,
+    /// The message's id, and whether `PutMessage` was recorded.
+    msg: Option<(u64, bool)>,
+}
+
+impl<'a> RouteCtx<'a> {
+    pub(crate) fn new(store: &'a Arc<dyn Persistence>, ticket: Option<Ticket>) -> RouteCtx<'a> {
+        RouteCtx {
+            store,
+            ticket,
+            msg: None,
+        }
+    }
+
+    /// The ticket for a change to state whose last recorded change had
+    /// position `*last` (call under that state's lock): taken now if not
+    /// yet, and replaced by a new one if older than `*last` — so changes
+    /// to one piece of state are applied in the order they were made even
+    /// when this routing started before the last of them.
+    pub(crate) fn ticket_after(&mut self, last: &mut u64) -> &mut Ticket {
+        if self.ticket.as_ref().is_some_and(|t| t.position < *last) {
+            // Submitted on drop; the message goes into the new group again.
+            self.ticket = None;
+            if let Some((id, _)) = self.msg {
+                self.msg = Some((id, false));
+            }
+        }
+        ticket_after(&mut self.ticket, last, self.store)
+    }
+
+    /// The next deliveries are of another message.
+    pub(crate) fn next_message(&mut self) {
+        self.msg = None;
+    }
+
+    /// Give `d` its place in a persistent session's stored queue (it is
+    /// recorded by [`RouteCtx::record_enqueue`] once actually queued).
+    pub(crate) fn stamp(&mut self, queue_seq: u64, d: &mut Delivery) {
+        let msg_id = match self.msg {
+            Some((id, _)) => id,
+            None => {
+                let id = self.store.next_message_id();
+                self.msg = Some((id, false));
+                id
+            }
+        };
+        d.stored = Some(Stored { queue_seq, msg_id });
+    }
+
+    /// Record that `d` (stamped) was queued for `client_id`, whose last
+    /// recorded change had position `*last`.
+    pub(crate) fn record_enqueue(&mut self, client_id: &Arc<str>, d: &Delivery, last: &mut u64) {
+        let Some(st) = d.stored else { return };
+        self.ticket_after(last);
+        let put = matches!(self.msg, Some((id, false)) if id == st.msg_id);
+        let Some(ticket) = self.ticket.as_mut() else {
+            return;
+        };
+        if put {
+            ticket.push(PersistOp::PutMessage {
+                id: st.msg_id,
+                message: d.msg.clone(),
+            });
+        }
+        ticket.push(PersistOp::Enqueue {
+            client_id: client_id.clone(),
+            seq: st.queue_seq,
+            msg_id: st.msg_id,
+            qos: d.qos,
+            retain: d.retain,
+            sub_ids: d.sub_ids.clone(),
+        });
+        if put {
+            self.msg = Some((st.msg_id, true));
+        }
+    }
+
+    /// The ticket, if one was taken.
+    pub(crate) fn into_ticket(self) -> Option<Ticket> {
+        self.ticket
+    }
+}
+
+/// The ticket in `slot` for a change to state whose last recorded change
+/// had position `*last` (call under that state's lock): a ticket older
+/// than that is submitted and replaced, and `*last` becomes this one's.
+pub(crate) fn ticket_after<'t>(
+    slot: &'t mut Option<Ticket>,
+    last: &mut u64,
+    store: &Arc<dyn Persistence>,
+) -> &'t mut Ticket {
+    if slot.as_ref().is_some_and(|t| t.position < *last) {
+        *slot = None;
+    }
+    let t = slot.get_or_insert_with(|| Ticket::take(store));
+    *last = (*last).max(t.position);
+    t
 }
 
 /// The wall-clock time of a monotonic deadline (for storing deadlines

@@ -30,6 +30,9 @@ impl Node {
 /// Retained messages by topic.
 #[derive(Debug, Default)]
 pub struct RetainedStore {
+    /// Storage position of the last change recorded (see
+    /// `persist::ticket_after`).
+    pub(crate) last_pos: u64,
     root: Node,
     count: usize,
     bytes: usize,
@@ -108,14 +111,14 @@ impl RetainedStore {
         walk(&self.root, filter.split('/'), true, now, f);
     }
 
-    /// Drop every expired message; returns how many were dropped.
-    pub fn remove_expired(&mut self, now: Instant) -> usize {
+    /// Drop every expired message; returns the topics dropped.
+    pub fn remove_expired(&mut self, now: Instant) -> Vec<Arc<str>> {
         let mut expired = Vec::new();
         collect_expired(&self.root, now, &mut expired);
         for topic in &expired {
             self.remove(topic);
         }
-        expired.len()
+        expired
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use komar_core::{
     poll_room, AuthDecision, CloseReason, Closed, ConnectOutcome, ConnectRequest, Connection,
-    OutBuf, OUTPUT_HIGH_WATER,
+    OutBuf, MAX_WAITING, OUTPUT_HIGH_WATER,
 };
 use komar_proto::{
     decode_packet, encode, parse_frame_header, ConnAck, Connect, DecodeError, Packet, PacketType,
@@ -205,7 +205,7 @@ struct Handshake<'a, R, W> {
 impl<R: ConnRead, W: ConnWrite> Handshake<'_, R, W> {
     /// Write all of `out`.
     async fn flush(&mut self, out: &mut OutBuf) -> bool {
-        while !out.is_empty() {
+        while out.has_ready() {
             match poll_fn(|cx| self.writer.poll_write_out(cx, out)).await {
                 Ok(0) | Err(_) => return false,
                 Ok(n) => out.advance(n),
@@ -462,18 +462,31 @@ async fn drive<R: ConnRead, W: ConnWrite>(
             paused_at = Some(now);
             timer.as_mut().reset(now + stall);
         }
-        let reading = congested.is_empty();
+        if out.release_completed().is_err() {
+            // What the client was about to be told cannot be stored:
+            // close without telling it (it will send again).
+            tracing::error!(client_id = %conn.client_id(), "storage failed: closing the connection");
+            conn.close(
+                CloseReason::Administrative(ReasonCode::UNSPECIFIED_ERROR),
+                out,
+            );
+            break;
+        }
+        let stored = out.first_hold();
+        // Stop reading while recipients are full (back-pressure) or too
+        // many answers wait for the store (its speed bounds this client).
+        let reading = congested.is_empty() && out.holding() < MAX_WAITING;
         tokio::select! {
             biased;
             _ = shared.shutdown.cancelled() => {
                 conn.close(CloseReason::ServerShutdown, out);
                 break;
             }
-            r = poll_fn(|cx| writer.poll_write_out(cx, out)), if !out.is_empty() || writer.wants_write() => match r {
+            r = poll_fn(|cx| writer.poll_write_out(cx, out)), if out.has_ready() || writer.wants_write() => match r {
                 Ok(n) => {
                     out.advance(n);
                     conn.count_bytes_sent(n);
-                    if out.is_empty() {
+                    if !out.has_ready() {
                         out.release_if_empty();
                     }
                 }
@@ -494,6 +507,8 @@ async fn drive<R: ConnRead, W: ConnWrite>(
                     conn.take_congested(&mut congested);
                 }
             },
+            // Released at the top of the loop.
+            _ = poll_fn(|cx| stored.as_ref().map_or(std::task::Poll::Pending, |d| d.poll(cx))), if stored.is_some() => {}
             _ = poll_fn(|cx| conn.poll_outbox(cx)), if out.len() < OUTPUT_HIGH_WATER => {}
             _ = poll_fn(|cx| poll_room(&mut congested, cx)), if !reading => {
                 paused_at = None;
@@ -518,14 +533,19 @@ async fn drive<R: ConnRead, W: ConnWrite>(
     conn.close_reason().unwrap_or(CloseReason::ConnectionLost)
 }
 
-/// Write what is left in `out` (a CONNACK, a DISCONNECT, final acks) within
-/// [`CLOSE_FLUSH`], then close the sending side.
+/// Write what is left in `out` (a CONNACK, a DISCONNECT, final acks, and
+/// answers the store releases meanwhile) within [`CLOSE_FLUSH`], then
+/// close the sending side.
 async fn flush_and_close<W: ConnWrite>(writer: &mut W, out: &mut OutBuf) {
     let flush = async {
-        while !out.is_empty() {
-            match poll_fn(|cx| writer.poll_write_out(cx, out)).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.advance(n),
+        loop {
+            if out.has_ready() {
+                match poll_fn(|cx| writer.poll_write_out(cx, out)).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.advance(n),
+                }
+            } else if out.holding() == 0 || poll_fn(|cx| out.poll_release(cx)).await.is_err() {
+                break;
             }
         }
         let _ = writer.shutdown().await;

@@ -124,9 +124,9 @@ fn accept_key(key: &str) -> String {
 
 /// Write all of `out` through `writer`.
 async fn write_all<W: ConnWrite>(writer: &mut W, out: &mut OutBuf) -> io::Result<()> {
-    while !out.is_empty() || writer.wants_write() {
+    while out.has_ready() || writer.wants_write() {
         let n = poll_fn(|cx| writer.poll_write_out(cx, out)).await?;
-        if n == 0 && !out.is_empty() {
+        if n == 0 && out.has_ready() {
             return Err(io::ErrorKind::WriteZero.into());
         }
         out.advance(n);

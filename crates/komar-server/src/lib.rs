@@ -22,6 +22,7 @@ pub mod http;
 pub mod io;
 mod listener;
 mod peer;
+pub mod persistence;
 mod proxy;
 pub mod settings;
 mod sys;
@@ -93,6 +94,8 @@ pub struct ServerConfig {
     pub authenticator: Arc<dyn Authenticator>,
     /// Who may publish, subscribe and receive what (ACL file).
     pub authorizer: Arc<dyn Authorizer>,
+    /// Durable state (`persistence true`), or memory only.
+    pub persistence: Option<persistence::PersistenceConfig>,
 }
 
 impl ServerConfig {
@@ -121,6 +124,7 @@ impl ServerConfig {
                 allow_anonymous: vec![true, true],
             }),
             authorizer: Arc::new(AllowAll),
+            persistence: None,
         }
     }
 }
@@ -137,22 +141,30 @@ pub(crate) struct Shared {
     pub connection_messages: bool,
     pub max_connections: Option<usize>,
     pub connections: AtomicUsize,
+    pub store: std::sync::OnceLock<Arc<persistence::StoreAdapter>>,
 }
 
 /// A server with its listeners bound, ready to run.
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
+    persistence: Option<persistence::PersistenceConfig>,
     bound: Vec<(listener::Bound, Arc<listener::ListenerCtx>)>,
     sys_interval: Option<Duration>,
 }
 
 impl Server {
-    /// Bind every listener of `config`.
+    /// Bind every listener of `config`. With `persistence`, the store is
+    /// opened by [`Server::open_store`] (or by [`Server::run`]).
     ///
     /// # Errors
-    /// A listener could not be bound (the error names its address).
+    /// A listener could not be bound (the error says which and why).
     pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
+        let broker = Broker::with_security(
+            config.broker,
+            config.authenticator.clone(),
+            config.authorizer,
+        );
         let mut bound = Vec::new();
         for (i, l) in config.listeners.iter().enumerate() {
             let b = listener::bind(i, l).map_err(|e| {
@@ -161,11 +173,8 @@ impl Server {
             bound.push(b);
         }
         let shared = Arc::new(Shared {
-            broker: Broker::with_security(
-                config.broker,
-                config.authenticator.clone(),
-                config.authorizer,
-            ),
+            broker,
+            store: std::sync::OnceLock::new(),
             authenticator: config.authenticator,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -177,6 +186,7 @@ impl Server {
         });
         Ok(Server {
             shared,
+            persistence: config.persistence,
             bound,
             sys_interval: config.sys_interval,
         })
@@ -195,6 +205,32 @@ impl Server {
         &self.shared.broker
     }
 
+    /// With `persistence`: open the store and restore the broker from it
+    /// (nothing to do otherwise, or if it is open already). Call it after
+    /// dropping privileges, as Mosquitto opens its database as the user it
+    /// runs as, so the files the store creates later belong to that user.
+    ///
+    /// # Errors
+    /// The store could not be opened (the message says where and why).
+    pub async fn open_store(&mut self) -> std::io::Result<()> {
+        let Some(p) = self.persistence.take() else {
+            return Ok(());
+        };
+        let broker = self.shared.broker.clone();
+        let opened =
+            tokio::task::spawn_blocking(move || persistence::StoreAdapter::open_into(&p, &broker))
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)?;
+        let _ = self.shared.store.set(opened);
+        Ok(())
+    }
+
+    /// The store, with `persistence` once open (to flush it on SIGUSR1).
+    pub fn store(&self) -> Option<Arc<persistence::StoreAdapter>> {
+        self.shared.store.get().cloned()
+    }
+
     /// Cancelling this token shuts the server down gracefully.
     pub fn shutdown_handle(&self) -> CancellationToken {
         self.shared.shutdown.clone()
@@ -203,7 +239,11 @@ impl Server {
     /// Serve until the shutdown handle is cancelled, then stop accepting,
     /// send DISCONNECT (0x8B) to v5 clients, flush every connection within a
     /// grace period and return.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
+        if let Err(e) = self.open_store().await {
+            tracing::error!("{e}");
+            return;
+        }
         let shared = self.shared;
         for (bound, ctx) in self.bound {
             shared
@@ -221,6 +261,11 @@ impl Server {
             .is_err()
         {
             tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+        if let Some(store) = shared.store.get().cloned() {
+            // Sessions handed back by the closed connections are queued:
+            // write them out and fsync.
+            let _ = tokio::task::spawn_blocking(move || store.close()).await;
         }
     }
 }

@@ -27,10 +27,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     ("psk_hint", "TLS-PSK"),
     ("psk_file", "TLS-PSK"),
-    ("persistence_file", "persistence"),
-    ("persistence_location", "persistence"),
-    ("autosave_interval", "persistence"),
-    ("autosave_on_changes", "persistence"),
     ("retain_expiry_interval", "retained-message expiry sweeps"),
     ("enable_control_api", "the $CONTROL API"),
     ("global_max_clients", "session limits"),
@@ -185,10 +181,10 @@ fn check_support(cfg: &Config, errors: &mut Vec<String>, warnings: &mut Vec<Stri
             ));
         }
     }
-    if cfg.persistence {
-        if let Some(u) = cfg.uses_of("persistence").last() {
-            errors.push(format!(
-                "{}: option '{}' is recognised but not supported yet (persistence has not landed in Komar)",
+    for name in ["autosave_interval", "autosave_on_changes"] {
+        if let Some(u) = cfg.uses_of(name).last() {
+            warnings.push(format!(
+                "{}: option '{}' has no effect: Komar writes every change to its store as it happens (SIGUSR1 forces an fsync)",
                 at(u),
                 u.name
             ));
@@ -548,6 +544,7 @@ pub fn from_config(cfg: &Config, cli_ports: &[u16]) -> Result<Settings, Vec<Stri
         connection_messages: cfg.connection_messages,
         authenticator: security.clone(),
         authorizer: security.clone(),
+        persistence: persistence_config(cfg),
     };
     Ok(Settings {
         server,
@@ -567,6 +564,27 @@ pub fn from_config(cfg: &Config, cli_ports: &[u16]) -> Result<Settings, Vec<Stri
         user: cfg.user.clone(),
         warnings,
         local_only,
+    })
+}
+
+/// Where the store lives (`persistence`, `persistence_location`,
+/// `persistence_file`, `persistence_sync`); `None` without persistence.
+fn persistence_config(cfg: &Config) -> Option<crate::persistence::PersistenceConfig> {
+    if !cfg.persistence {
+        return None;
+    }
+    let file = cfg
+        .persistence_file
+        .as_ref()
+        .map(|f| f.to_string_lossy().into_owned());
+    let at = komar_store::StoreLocation::from_config(
+        cfg.persistence_location.as_deref(),
+        file.as_deref(),
+    );
+    Some(crate::persistence::PersistenceConfig {
+        dir: at.dir,
+        mosquitto_file: at.mosquitto_file,
+        sync: cfg.persistence_sync,
     })
 }
 
@@ -610,11 +628,6 @@ mod tests {
         assert!(
             errs.iter().any(|e| e
                 .starts_with("test.conf:2: option 'psk_hint' is recognised but not supported yet")),
-            "{errs:?}"
-        );
-        let errs = settings("persistence true\n").unwrap_err();
-        assert!(
-            errs[0].starts_with("test.conf:1: option 'persistence'"),
             "{errs:?}"
         );
         let errs = settings("listener 9001\nprotocol http_api\n").unwrap_err();

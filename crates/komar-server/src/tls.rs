@@ -637,7 +637,7 @@ impl<W: RawWrite> ConnWrite for TlsWrite<W> {
         // rustls holds at most its buffer limit (64 KiB) of records: take
         // new bytes only once the last ones are on the socket.
         ready!(self.poll_flush_tls(cx))?;
-        if out.is_empty() {
+        if !out.has_ready() {
             return Poll::Ready(Ok(0));
         }
         let n = {

@@ -382,13 +382,13 @@ impl<W: ConnWrite> ConnWrite for WsWrite<W> {
                 break;
             }
         }
-        if out.is_empty() {
+        if !out.has_ready() {
             return Poll::Ready(Ok(0));
         }
         if self.control.lock().close_sent {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        let n = out.len().min(MAX_OUT_FRAME);
+        let n = out.ready_len().min(MAX_OUT_FRAME);
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
         let k = out.io_slices(&mut slices);
         let copied: usize = {

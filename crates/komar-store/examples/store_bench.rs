@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! cargo run --release -p komar-store --example store_bench -- [qos1|restart|all] [--quick]
+//! cargo run --release -p komar-store --example store_bench -- fill <dir> [retained] [sessions]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -200,6 +201,48 @@ fn run_qos1(root: &Path, quick: bool) -> Res<()> {
     Ok(())
 }
 
+/// Write `retained` retained messages and `sessions` persistent sessions
+/// (3 subscriptions each) into a new store at `dir`.
+fn fill(dir: &Path, retained: usize, sessions: usize) -> Res<()> {
+    let (store, _) = Store::open(dir, StoreOptions::default())?;
+    let mut pending = Vec::new();
+    let chunk = 10_000;
+    for start in (0..retained).step_by(chunk) {
+        let mut ops = Vec::with_capacity(chunk);
+        for j in start..(start + chunk).min(retained) {
+            let topic = format!("site/{:04}/device/{:06}/temperature", j % 1000, j);
+            let mut m = message(&topic, &[b'x'; 64])?;
+            m.retain = true;
+            ops.push(Op::PutRetained(m));
+        }
+        pending.push(store.submit_blocking(ops)?);
+    }
+    let filter = TopicFilter::new("site/+/device/#")?;
+    for s in 0..sessions {
+        let client = format!("persistent-client-{s:06}");
+        let mut ops = vec![Op::PutSession(session(&client))];
+        for k in 0..3 {
+            ops.push(Op::PutSubscription {
+                client_id: client.clone(),
+                filter: TopicFilter::new(&format!(
+                    "{}/{k}",
+                    filter.as_str().trim_end_matches("/#")
+                ))?,
+                record: SubscriptionRecord {
+                    options: SubscriptionOptions::qos(QoS::AtLeastOnce),
+                    id: None,
+                },
+            });
+        }
+        pending.push(store.submit_blocking(ops)?);
+    }
+    for d in pending {
+        d.wait()?;
+    }
+    store.close()?;
+    Ok(())
+}
+
 fn run_restart(root: &Path, quick: bool) -> Res<()> {
     let (retained, sessions) = if quick {
         (100_000usize, 1_000usize)
@@ -208,44 +251,7 @@ fn run_restart(root: &Path, quick: bool) -> Res<()> {
     };
     let dir = fresh(root, "restart")?;
     let t0 = Instant::now();
-    {
-        let (store, _) = Store::open(&dir, StoreOptions::default())?;
-        let mut pending = Vec::new();
-        let chunk = 10_000;
-        for start in (0..retained).step_by(chunk) {
-            let mut ops = Vec::with_capacity(chunk);
-            for j in start..(start + chunk).min(retained) {
-                let topic = format!("site/{:04}/device/{:06}/temperature", j % 1000, j);
-                let mut m = message(&topic, &[b'x'; 64])?;
-                m.retain = true;
-                ops.push(Op::PutRetained(m));
-            }
-            pending.push(store.submit_blocking(ops)?);
-        }
-        let filter = TopicFilter::new("site/+/device/#")?;
-        for s in 0..sessions {
-            let client = format!("persistent-client-{s:06}");
-            let mut ops = vec![Op::PutSession(session(&client))];
-            for k in 0..3 {
-                ops.push(Op::PutSubscription {
-                    client_id: client.clone(),
-                    filter: TopicFilter::new(&format!(
-                        "{}/{k}",
-                        filter.as_str().trim_end_matches("/#")
-                    ))?,
-                    record: SubscriptionRecord {
-                        options: SubscriptionOptions::qos(QoS::AtLeastOnce),
-                        id: None,
-                    },
-                });
-            }
-            pending.push(store.submit_blocking(ops)?);
-        }
-        for d in pending {
-            d.wait()?;
-        }
-        store.close()?;
-    }
+    fill(&dir, retained, sessions)?;
     let fill = t0.elapsed().as_secs_f64();
     let size = dir_size(&dir);
     let t1 = Instant::now();
@@ -281,6 +287,14 @@ fn main() -> Res<()> {
         || std::env::temp_dir().join("komar-store-bench"),
         PathBuf::from,
     );
+    if what == "fill" {
+        // `fill <dir> [retained] [sessions]`: a store for the broker's
+        // restart benchmark (bench/persistence.sh).
+        let dir = args.get(1).ok_or("fill needs a directory")?;
+        let retained = args.get(2).map_or(Ok(1_000_000), |a| a.parse())?;
+        let sessions = args.get(3).map_or(Ok(10_000), |a| a.parse())?;
+        return fill(Path::new(dir), retained, sessions);
+    }
     std::fs::create_dir_all(&root)?;
     if what == "qos1" || what == "all" {
         run_qos1(&root, quick)?;

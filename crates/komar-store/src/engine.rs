@@ -27,6 +27,12 @@ pub(crate) struct EngineOptions {
     pub(crate) worker_threads: usize,
 }
 
+/// Bound of fjall's journals (see `open`).
+const JOURNAL_BYTES: u64 = 64 << 20;
+/// Memtable size per table (fjall's default is 64 MiB): smaller memtables
+/// are flushed sooner, so the journal behind them can go sooner.
+const MEMTABLE_BYTES: u64 = 8 << 20;
+
 /// The open database and its tables.
 pub(crate) struct Db {
     pub(crate) path: PathBuf,
@@ -128,6 +134,11 @@ pub(crate) fn open(
         .manual_journal_persist(true)
         .worker_threads(opts.worker_threads.max(1))
         .cache_size(opts.cache_bytes)
+        // The journal is replayed at open: bound it, so a restart stays
+        // fast however much traffic went through (fjall's default is
+        // 512 MiB; 64 MiB is its minimum, and it starts a new journal file
+        // every 64 MB, so up to about that much is replayed).
+        .max_journaling_size(JOURNAL_BYTES)
         .open()
         .map_err(eng("opening the database"))?;
     // In an existing store every table exists already: creating one now
@@ -141,8 +152,10 @@ pub(crate) fn open(
         }
     }
     let ks = |name: &'static str| {
-        db.keyspace(name, KeyspaceCreateOptions::default)
-            .map_err(eng("opening a table"))
+        db.keyspace(name, || {
+            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+        })
+        .map_err(eng("opening a table"))
     };
     let store = Db {
         path: dir.to_path_buf(),

@@ -315,7 +315,7 @@ async fn serve(
         tracing::info!(target: "komar::notice", "Config loaded from {}.", path.display());
     }
     let local_only = settings.local_only;
-    let server = match Server::bind(config).await {
+    let mut server = match Server::bind(config).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
@@ -329,6 +329,11 @@ async fn serve(
         tracing::error!("{e}");
         return ExitCode::from(1);
     }
+    // As the user Komar runs as, so the store's files belong to it.
+    if let Err(e) = server.open_store().await {
+        tracing::error!("{e}");
+        return ExitCode::from(1);
+    }
     spawn_log_publisher(server.broker().clone(), log_topic);
     if local_only {
         tracing::info!(
@@ -338,6 +343,9 @@ async fn serve(
     }
     let stop = server.shutdown_handle();
     let broker = server.broker().clone();
+    let store = server.store();
+    let mut usr1 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
     let run = server.run();
     tokio::pin!(run);
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -354,6 +362,13 @@ async fn serve(
             }
             Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                 reload.apply(&settings, &broker);
+            }
+            // Mosquitto saves its database on SIGUSR1; Komar's store has
+            // every change already, so this forces it to disk (fsync).
+            Some(()) = async { match usr1.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                if let Some(store) = store.clone() {
+                    tokio::task::spawn_blocking(move || store.flush());
+                }
             }
         }
     }

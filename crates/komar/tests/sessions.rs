@@ -16,35 +16,6 @@ use std::time::{Duration, Instant};
 use common::raw::{self, Connect, Raw, Will};
 use common::{unique, v4, v5, Komar};
 
-/// CONNECT for a persistent session: Clean Session 0 in 3.x; Clean Start 0
-/// and a Session Expiry of 300 s in 5.0.
-fn persistent(level: u8, id: &str) -> Connect {
-    let c = Connect::new(level, id).clean(false);
-    if level == 5 {
-        c.session_expiry(300)
-    } else {
-        c
-    }
-}
-
-fn will(topic: &str, payload: &str) -> Will {
-    Will {
-        topic: topic.to_owned(),
-        payload: payload.as_bytes().to_vec(),
-        qos: 1,
-        retain: false,
-        props: Vec::new(),
-    }
-}
-
-/// Subscribe a rumqttc 3.1.1 observer to `topic` (QoS 2).
-async fn observer(port: u16, topic: &str) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
-    let (c, mut el, _) = v4::connect(v4::options(&unique("obs"), port)).await;
-    c.subscribe(topic, rumqttc::QoS::ExactlyOnce).await.unwrap();
-    v4::suback(&mut el).await;
-    (c, el)
-}
-
 /// Persistent subscriber goes offline, QoS 0/1/2 messages are published,
 /// it comes back: exactly the QoS 1 and 2 ones arrive, once each, in
 /// order, before anything published later.
@@ -53,9 +24,12 @@ async fn offline_queue(level: u8) {
     let t = unique("q");
     let w = unique("will");
     let id = unique("s");
-    let (_oc, mut oel) = observer(k.port, &w).await;
-    let (mut s, present) =
-        Raw::connect(k.port, &persistent(level, &id).will(will(&w, "gone"))).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
+    let (mut s, present) = Raw::connect(
+        k.port,
+        &Connect::persistent(level, &id).will(Will::qos1(&w, "gone")),
+    )
+    .await;
     assert!(!present, "[MQTT-3.2.2-3] a new session is not present");
     assert_eq!(s.subscribe(1, &t, 2).await, 2);
     s.abort();
@@ -78,7 +52,7 @@ async fn offline_queue(level: u8) {
     }
     p.flush().await;
 
-    let (mut s, present) = Raw::connect(k.port, &persistent(level, &id)).await;
+    let (mut s, present) = Raw::connect(k.port, &Connect::persistent(level, &id)).await;
     assert!(present, "[MQTT-3.2.2-2] the stored session is present");
     p.publish(&t, rumqttc::QoS::AtLeastOnce, false, "sentinel")
         .await
@@ -289,7 +263,7 @@ async fn outgoing_qos2_across_reconnects(level: u8) {
     let k = Komar::start();
     let t = unique("t");
     let id = unique("s");
-    let (mut s, _) = Raw::connect(k.port, &persistent(level, &id)).await;
+    let (mut s, _) = Raw::connect(k.port, &Connect::persistent(level, &id)).await;
     assert_eq!(s.subscribe(1, &t, 2).await, 2);
     let p = v4::driven(v4::options(&unique("p"), k.port)).await;
     p.publish(&t, rumqttc::QoS::ExactlyOnce, false, "x")
@@ -299,7 +273,7 @@ async fn outgoing_qos2_across_reconnects(level: u8) {
     assert_eq!((m.qos, m.dup, m.payload.as_slice()), (2, false, &b"x"[..]));
     s.abort();
 
-    let (mut s, present) = Raw::connect(k.port, &persistent(level, &id)).await;
+    let (mut s, present) = Raw::connect(k.port, &Connect::persistent(level, &id)).await;
     assert!(present);
     let again = s.expect_publish().await;
     assert_eq!(
@@ -310,7 +284,7 @@ async fn outgoing_qos2_across_reconnects(level: u8) {
     assert_eq!(s.expect(raw::PUBREL).await.pid(), m.pid);
     s.abort();
 
-    let (mut s, present) = Raw::connect(k.port, &persistent(level, &id)).await;
+    let (mut s, present) = Raw::connect(k.port, &Connect::persistent(level, &id)).await;
     assert!(present);
     let rel = s.expect(raw::PUBREL).await;
     assert_eq!(rel.pid(), m.pid, "after PUBREC only PUBREL is re-sent");
@@ -339,14 +313,14 @@ async fn incoming_qos2_across_reconnect(level: u8) {
     let k = Komar::start();
     let t = unique("t");
     let id = unique("p");
-    let (_oc, mut oel) = observer(k.port, &t).await;
-    let (mut p, _) = Raw::connect(k.port, &persistent(level, &id)).await;
+    let (_oc, mut oel) = common::observer(k.port, &t).await;
+    let (mut p, _) = Raw::connect(k.port, &Connect::persistent(level, &id)).await;
     p.send_ok(&raw::publish(level, &t, 2, 7, false, false, b"x"))
         .await;
     assert_eq!(p.expect(raw::PUBREC).await.pid(), 7);
     p.abort();
 
-    let (mut p, present) = Raw::connect(k.port, &persistent(level, &id)).await;
+    let (mut p, present) = Raw::connect(k.port, &Connect::persistent(level, &id)).await;
     assert!(present);
     p.send_ok(&raw::publish(level, &t, 2, 7, false, true, b"x"))
         .await;
@@ -388,8 +362,8 @@ async fn session_expires_after_interval_v5() {
     let t = unique("t");
     let w = unique("will");
     let id = unique("s");
-    let (_oc, mut oel) = observer(k.port, &w).await;
-    let mut wl = will(&w, "ended");
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
+    let mut wl = Will::qos1(&w, "ended");
     wl.props = raw::prop_u32(0x18, 100);
     let (mut s, _) = Raw::connect(
         k.port,
@@ -422,13 +396,13 @@ async fn disconnect_sets_expiry_to_zero_v5() {
     let k = Komar::start();
     let t = unique("t");
     let id = unique("s");
-    let (mut s, _) = Raw::connect(k.port, &persistent(5, &id)).await;
+    let (mut s, _) = Raw::connect(k.port, &Connect::persistent(5, &id)).await;
     s.subscribe(1, &t, 1).await;
     s.send_ok(&raw::disconnect_v5(0, &raw::prop_u32(0x11, 0)))
         .await;
     assert_eq!(s.closed().await, Vec::new());
     common::wait_unsubscribed(k.port, &t).await;
-    let (_s, present) = Raw::connect(k.port, &persistent(5, &id)).await;
+    let (_s, present) = Raw::connect(k.port, &Connect::persistent(5, &id)).await;
     assert!(!present);
 }
 
@@ -447,7 +421,7 @@ async fn disconnect_cannot_raise_zero_expiry_v5() {
     assert_eq!(frames.len(), 1, "{frames:?}");
     assert_eq!(raw::disconnect_reason(&frames[0]), 0x82);
     common::wait_unsubscribed(k.port, &t).await;
-    let (_s, present) = Raw::connect(k.port, &persistent(5, &id)).await;
+    let (_s, present) = Raw::connect(k.port, &Connect::persistent(5, &id)).await;
     assert!(!present);
 }
 
@@ -458,7 +432,7 @@ async fn takeover_v311() {
     let k = Komar::start();
     let id = unique("s");
     let t = unique("t");
-    let (mut old, _) = Raw::connect(k.port, &persistent(4, &id)).await;
+    let (mut old, _) = Raw::connect(k.port, &Connect::persistent(4, &id)).await;
     old.subscribe(1, &t, 1).await;
     let mut o = v4::options(&id, k.port);
     o.set_clean_session(false);
@@ -482,7 +456,7 @@ async fn takeover_v311() {
 async fn takeover_v5() {
     let k = Komar::start();
     let id = unique("s");
-    let (mut old, _) = Raw::connect(k.port, &persistent(5, &id)).await;
+    let (mut old, _) = Raw::connect(k.port, &Connect::persistent(5, &id)).await;
     let (_c, _el, ack) = v5::connect(v5::options(&id, k.port)).await;
     assert!(!ack.session_present, "clean start");
     let frames = old.closed().await;

@@ -18,31 +18,6 @@ use common::raw::{self, Connect, Raw, Will};
 use common::{unique, v4, v5, Komar};
 use rumqttc::QoS;
 
-fn will(topic: &str, payload: &str) -> Will {
-    Will {
-        topic: topic.to_owned(),
-        payload: payload.as_bytes().to_vec(),
-        qos: 1,
-        retain: false,
-        props: Vec::new(),
-    }
-}
-
-/// A v5 will with a Will Delay Interval (property 0x18).
-fn delayed(topic: &str, payload: &str, secs: u32) -> Will {
-    let mut w = will(topic, payload);
-    w.props = raw::prop_u32(0x18, secs);
-    w
-}
-
-/// A 3.1.1 observer subscribed to `topic` at QoS 2.
-async fn observer(port: u16, topic: &str) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
-    let (c, mut el, _) = v4::connect(v4::options(&unique("obs"), port)).await;
-    c.subscribe(topic, QoS::ExactlyOnce).await.unwrap();
-    v4::suback(&mut el).await;
-    (c, el)
-}
-
 /// Publish `body` on `topic` from a fresh client and require that it is
 /// the next message `el` receives.
 async fn sentinel_is_next(port: u16, topic: &str, el: &mut rumqttc::EventLoop, what: &str) {
@@ -58,7 +33,7 @@ async fn sentinel_is_next(port: u16, topic: &str, el: &mut rumqttc::EventLoop, w
 async fn published_when_socket_closes_v311() {
     let k = Komar::start();
     let w = unique("w");
-    let (_oc, mut oel) = observer(k.port, &w).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
     let mut o = v4::options(&unique("c"), k.port);
     o.set_last_will(rumqttc::LastWill::new(&w, "bye", QoS::AtLeastOnce, false));
     let (c, el, _) = v4::connect(o).await;
@@ -77,7 +52,7 @@ async fn published_when_socket_closes_v5() {
     use rumqttc::v5::mqttbytes::QoS as Q5;
     let k = Komar::start();
     let w = unique("w");
-    let (_oc, mut oel) = observer(k.port, &w).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
     let mut o = v5::options(&unique("c"), k.port);
     o.set_last_will(LastWill::new(&w, "bye", Q5::ExactlyOnce, false, None));
     let (c, el, _) = v5::connect(o).await;
@@ -94,7 +69,7 @@ async fn not_published_after_disconnect_v311() {
     let k = Komar::start();
     let w = unique("w");
     let own = unique("own");
-    let (_oc, mut oel) = observer(k.port, &w).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
     let mut o = v4::options(&unique("c"), k.port);
     o.set_last_will(rumqttc::LastWill::new(&w, "bye", QoS::AtLeastOnce, false));
     let (c, mut el, _) = v4::connect(o).await;
@@ -114,7 +89,7 @@ async fn not_published_after_disconnect_v5() {
     let k = Komar::start();
     let w = unique("w");
     let own = unique("own");
-    let (_oc, mut oel) = observer(k.port, &w).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
     let mut o = v5::options(&unique("c"), k.port);
     o.set_last_will(LastWill::new(&w, "bye", Q5::AtLeastOnce, false, None));
     let (c, mut el, _) = v5::connect(o).await;
@@ -132,10 +107,10 @@ async fn not_published_after_disconnect_v5() {
 async fn published_after_disconnect_with_will_v5() {
     let k = Komar::start();
     let w = unique("w");
-    let (_oc, mut oel) = observer(k.port, &w).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
     let (mut c, _) = Raw::connect(
         k.port,
-        &Connect::new(5, &unique("c")).will(will(&w, "asked")),
+        &Connect::new(5, &unique("c")).will(Will::qos1(&w, "asked")),
     )
     .await;
     c.send_ok(&raw::disconnect_v5(0x04, &[])).await;
@@ -154,11 +129,11 @@ async fn published_after_disconnect_with_will_v5() {
 async fn delayed_will_published_after_delay_v5() {
     let k = Komar::start();
     let w = unique("w");
-    let (_oc, mut oel) = observer(k.port, &w).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
     let c = Connect::new(5, &unique("c"))
         .clean(false)
         .session_expiry(60)
-        .will(delayed(&w, "late", 1));
+        .will(Will::delayed(&w, "late", 1));
     let (c, _) = Raw::connect(k.port, &c).await;
     let start = Instant::now();
     c.abort();
@@ -182,14 +157,18 @@ async fn delayed_will_published_after_delay_v5() {
 async fn delayed_will_cancelled_by_reconnect_v5() {
     let k = Komar::start();
     let w = unique("w");
-    let (_oc, mut oel) = observer(k.port, &w).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
     let id = unique("c");
     let subject = Connect::new(5, &id).clean(false).session_expiry(60);
-    let (a, _) = Raw::connect(k.port, &subject.clone().will(delayed(&w, "cancelled", 1))).await;
+    let (a, _) = Raw::connect(
+        k.port,
+        &subject.clone().will(Will::delayed(&w, "cancelled", 1)),
+    )
+    .await;
     let clock = Connect::new(5, &unique("clock"))
         .clean(false)
         .session_expiry(60)
-        .will(delayed(&w, "clock", 2));
+        .will(Will::delayed(&w, "clock", 2));
     let (b, _) = Raw::connect(k.port, &clock).await;
     a.abort();
     b.abort();
@@ -207,12 +186,12 @@ async fn delayed_will_cancelled_by_reconnect_v5() {
 async fn published_on_keepalive_timeout(level: u8) {
     let k = Komar::start();
     let w = unique("w");
-    let (_oc, mut oel) = observer(k.port, &w).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
     let (mut c, _) = Raw::connect(
         k.port,
         &Connect::new(level, &unique("c"))
             .keep_alive(1)
-            .will(will(&w, "silent")),
+            .will(Will::qos1(&w, "silent")),
     )
     .await;
     let start = Instant::now();
@@ -239,8 +218,8 @@ async fn published_on_keepalive_timeout_v311_and_v5() {
 async fn retained_will(level: u8) {
     let k = Komar::start();
     let w = unique("w");
-    let (_oc, mut oel) = observer(k.port, &w).await;
-    let mut wl = will(&w, "kept");
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
+    let mut wl = Will::qos1(&w, "kept");
     wl.retain = true;
     let (c, _) = Raw::connect(k.port, &Connect::new(level, &unique("c")).will(wl)).await;
     c.abort();
@@ -272,9 +251,12 @@ async fn published_on_takeover(level: u8) {
     let k = Komar::start();
     let w = unique("w");
     let id = unique("c");
-    let (_oc, mut oel) = observer(k.port, &w).await;
-    let (mut old, _) =
-        Raw::connect(k.port, &Connect::new(level, &id).will(will(&w, "replaced"))).await;
+    let (_oc, mut oel) = common::observer(k.port, &w).await;
+    let (mut old, _) = Raw::connect(
+        k.port,
+        &Connect::new(level, &id).will(Will::qos1(&w, "replaced")),
+    )
+    .await;
     let (_new, _) = Raw::connect(k.port, &Connect::new(level, &id)).await;
     old.closed().await;
     assert_eq!(v4::next(&mut oel).await.payload.as_ref(), b"replaced");

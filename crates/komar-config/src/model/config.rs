@@ -140,6 +140,10 @@ pub struct Config {
     pub autosave_interval: u32,
     /// `autosave_on_changes` (default false).
     pub autosave_on_changes: bool,
+    /// `persistence_sync` [Komar] (default false): fsync every write batch
+    /// before acknowledging (survives power loss), instead of handing it
+    /// to the operating system (survives the broker being killed).
+    pub persistence_sync: bool,
     /// `persistent_client_expiration` in seconds; `None` = never expire.
     pub persistent_client_expiration: Option<u64>,
 
@@ -245,6 +249,7 @@ impl Default for Config {
             persistence_location: None,
             autosave_interval: 1800,
             autosave_on_changes: false,
+            persistence_sync: false,
             persistent_client_expiration: None,
             max_inflight_messages: 20,
             max_inflight_bytes: 0,

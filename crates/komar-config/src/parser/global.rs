@@ -80,6 +80,7 @@ impl Parser<'_> {
             "persistence_file" => a
                 .path()
                 .and_then(|v| set_once(&mut self.cfg.persistence_file, a.name, v)),
+            "persistence_sync" => a.bool().map(|v| self.cfg.persistence_sync = v),
             "persistence_location" => a
                 .path()
                 .and_then(|v| set_once(&mut self.cfg.persistence_location, a.name, v)),

@@ -55,6 +55,9 @@ impl Connection {
         if !p.properties.subscription_identifiers.is_empty() {
             return Err(self.protocol_error(out, ReasonCode::PROTOCOL_ERROR));
         }
+        // Storage of a persisted session's incoming QoS 2 state goes in the
+        // group of the routing, so PUBREC follows both [MQTT-4.3.3-10].
+        let mut ticket = None;
         if let QosPid::ExactlyOnce(pid) = p.qos_pid {
             let mut s = self.session.lock();
             if s.incoming_qos2.contains(&pid.get()) {
@@ -71,30 +74,51 @@ impl Connection {
                 return Err(self.protocol_error(out, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED));
             }
             s.incoming_qos2.insert(pid.get());
+            ticket = self.broker.ticket_for(&mut s);
+            if let Some(t) = ticket.as_mut() {
+                t.push(PersistOp::AddIncomingQos2 {
+                    client_id: self.session.client_id().clone(),
+                    packet_id: pid,
+                });
+            }
         }
         let qos_pid = p.qos_pid;
-        let (code, text) = self.route_publish(p, now);
+        let (code, text, mut ticket) = self.route_publish(p, now, ticket);
+        if let (QosPid::ExactlyOnce(pid), true) = (qos_pid, code.is_error()) {
+            // A failed PUBREC ends the exchange (§4.3.3).
+            let mut s = self.session.lock();
+            if s.incoming_qos2.remove(&pid.get()) {
+                if let Some(t) = self.lazy_ticket(&mut ticket, &mut s) {
+                    t.push(PersistOp::RemoveIncomingQos2 {
+                        client_id: self.session.client_id().clone(),
+                        packet_id: pid,
+                    });
+                }
+            }
+        }
+        // What was stored for this message is durable before the client
+        // hears it was received (ack held until then; see `outbuf`).
+        if let Some(t) = ticket {
+            out.hold(t.submit());
+        }
         match qos_pid {
             QosPid::AtMostOnce => {}
             QosPid::AtLeastOnce(pid) => self.send_ack_with(out, Packet::PubAck, pid, code, text),
-            QosPid::ExactlyOnce(pid) => {
-                if code.is_error() {
-                    // A failed PUBREC ends the exchange (§4.3.3).
-                    self.session.lock().incoming_qos2.remove(&pid.get());
-                }
-                self.send_ack_with(out, Packet::PubRec, pid, code, text)
-            }
+            QosPid::ExactlyOnce(pid) => self.send_ack_with(out, Packet::PubRec, pid, code, text),
         }
         Ok(())
     }
 
     /// Authorise and route one publication; returns the reason code for
-    /// the acknowledgement, with a reason string for failures.
+    /// the acknowledgement, with a reason string for failures, and the
+    /// storage ticket of what routing recorded (`ticket`, or one taken on
+    /// the way), still to be submitted.
     pub(super) fn route_publish(
         &mut self,
         p: Publish,
         now: Instant,
-    ) -> (ReasonCode, Option<String>) {
+        ticket: Option<Ticket>,
+    ) -> (ReasonCode, Option<String>, Option<Ticket>) {
         let limit = self.broker.config().message_size_limit;
         if limit > 0 && p.payload.len() > limit {
             tracing::info!(client_id = %self.identity.client_id, size = p.payload.len(), "dropped too large PUBLISH");
@@ -103,14 +127,18 @@ impl Connection {
                 "payload of {} bytes exceeds message_size_limit {limit}",
                 p.payload.len()
             );
-            return (ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR, Some(text));
+            return (
+                ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
+                Some(text),
+                ticket,
+            );
         }
         // v5: a payload declared UTF-8 must be UTF-8 [MQTT-3.3.2-4].
         if p.properties.payload_format_indicator == Some(1)
             && std::str::from_utf8(&p.payload).is_err()
         {
             let text = "payload format indicator says UTF-8, the payload is not".to_owned();
-            return (ReasonCode::PAYLOAD_FORMAT_INVALID, Some(text));
+            return (ReasonCode::PAYLOAD_FORMAT_INVALID, Some(text), ticket);
         }
         let topic = mount(&self.listener, p.topic);
         if !crate::auth::dollar_topic_publishable(topic.as_str())
@@ -123,6 +151,7 @@ impl Connection {
             return (
                 ReasonCode::NOT_AUTHORIZED,
                 Some(format!("not authorised to publish to '{topic}'")),
+                ticket,
             );
         }
         // Copy the payload out of the read buffer so a small stored message
@@ -146,16 +175,38 @@ impl Connection {
             },
         }
         .with_expiry_from_properties(now);
-        let outcome = self.broker.publish(Arc::new(msg), now, &mut self.congested);
+        let (outcome, ticket) =
+            self.broker
+                .publish_in(Arc::new(msg), now, &mut self.congested, ticket);
         if outcome.matched == 0 {
-            (ReasonCode::NO_MATCHING_SUBSCRIBERS, None)
+            (ReasonCode::NO_MATCHING_SUBSCRIBERS, None, ticket)
         } else {
-            (ReasonCode::SUCCESS, None)
+            (ReasonCode::SUCCESS, None, ticket)
         }
     }
 
     pub(super) fn handle_pubrel(&mut self, out: &mut OutBuf, pid: PacketId) {
-        let found = self.session.lock().incoming_qos2.remove(&pid.get());
+        let (found, ticket) = {
+            let mut s = self.session.lock();
+            let found = s.incoming_qos2.remove(&pid.get());
+            let mut ticket = None;
+            if found {
+                ticket = self.broker.ticket_for(&mut s);
+                if let Some(t) = ticket.as_mut() {
+                    t.push(PersistOp::RemoveIncomingQos2 {
+                        client_id: self.session.client_id().clone(),
+                        packet_id: pid,
+                    });
+                }
+            }
+            (found, ticket)
+        };
+        // PUBCOMP frees the packet id for the client to reuse: the store
+        // must have forgotten it first, or a restart would take the new
+        // message for a duplicate.
+        if let Some(t) = ticket {
+            out.hold(t.submit());
+        }
         let code = if found {
             ReasonCode::SUCCESS
         } else {

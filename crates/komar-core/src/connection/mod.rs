@@ -39,6 +39,7 @@ use crate::broker::{Broker, Subscriber};
 use crate::config::ListenerSettings;
 use crate::message::{Delivery, Message, Origin, SubIds};
 use crate::outbuf::{OutBuf, ZERO_COPY_THRESHOLD};
+use crate::persist::{PersistOp, RouteCtx, Ticket};
 use crate::session::inflight::OutState;
 use crate::session::{Session, SessionInner, SubEntry, NEVER_EXPIRES};
 use crate::stats::LocalStats;

@@ -38,6 +38,11 @@ impl Connection {
     /// Move queued messages into the output, up to [`OUTPUT_HIGH_WATER`]
     /// bytes of pending output and the in-flight window.
     ///
+    /// For a persisted session each stored delivery moves from the stored
+    /// queue into stored flight in one group; a QoS 2 PUBLISH is held
+    /// until that group is durable, so a restart can never send the same
+    /// message again under a new packet id (exactly once).
+    ///
     /// # Errors
     /// [`Closed`] when the session was taken over by another connection.
     pub fn poll_transmit(&mut self, out: &mut OutBuf, now: Instant) -> Result<(), Closed> {
@@ -55,13 +60,26 @@ impl Connection {
                 self.rare().server_reference = kick.server_reference;
                 return Err(self.close(CloseReason::Administrative(kick.code), out));
             }
+            // Taken when the first change to record is made (under the
+            // lock, before anyone can see the change).
+            let mut ticket = None;
             if self.resend_pending {
                 self.resend_pending = false;
-                self.resend_inflight(out, &mut s, now);
+                self.resend_inflight(out, &mut s, now, &mut ticket);
             }
             let limits = s.limits;
+            let mut holding = false;
             while out.len() < OUTPUT_HIGH_WATER && self.can_send(&s) {
                 let Some(d) = s.queue.pop(&limits) else { break };
+                let stored = d.stored.filter(|_| s.persisted);
+                if let Some(st) = stored {
+                    if let Some(t) = self.lazy_ticket(&mut ticket, &mut s) {
+                        t.push(PersistOp::Dequeue {
+                            client_id: self.session.client_id().clone(),
+                            seq: st.queue_seq,
+                        });
+                    }
+                }
                 if d.msg.is_expired(now) {
                     self.stats.publish_dropped += 1;
                     continue;
@@ -76,6 +94,12 @@ impl Connection {
                         }
                     },
                 };
+                if let (Some(t), QoS::ExactlyOnce, false) = (ticket.as_ref(), d.qos, holding) {
+                    if stored.is_some() {
+                        out.hold(t.durable());
+                        holding = true;
+                    }
+                }
                 if self.write_publish(out, &d, qos_pid, false, now) {
                     if let Some(pid) = qos_pid.packet_id() {
                         let state = if d.qos == QoS::AtLeastOnce {
@@ -83,11 +107,29 @@ impl Connection {
                         } else {
                             OutState::AwaitPubRec
                         };
-                        s.inflight.insert(pid, d, state);
+                        let op = stored.map(|st| PersistOp::PutOutgoing {
+                            client_id: self.session.client_id().clone(),
+                            packet_id: pid,
+                            state,
+                            send_seq: 0,
+                            msg_id: st.msg_id,
+                            qos: d.qos,
+                            retain: d.retain,
+                            sub_ids: d.sub_ids.clone(),
+                        });
+                        let send_seq = s.inflight.insert(pid, d, state);
+                        if let (Some(t), Some(mut op)) = (ticket.as_mut(), op) {
+                            if let PersistOp::PutOutgoing { send_seq: seq, .. } = &mut op {
+                                *seq = send_seq;
+                            }
+                            t.push(op);
+                        }
                     }
                 }
             }
             wake.extend(s.queue.take_room_waiters(&limits));
+            drop(s);
+            drop(ticket);
         }
         for w in wake {
             w.wake();
@@ -98,7 +140,13 @@ impl Connection {
 
     /// Re-send everything in flight, in order, after the session resumed
     /// [MQTT-4.4.0-1]: PUBLISH with DUP set, or PUBREL.
-    pub(super) fn resend_inflight(&mut self, out: &mut OutBuf, s: &mut SessionInner, now: Instant) {
+    pub(super) fn resend_inflight(
+        &mut self,
+        out: &mut OutBuf,
+        s: &mut SessionInner,
+        now: Instant,
+        ticket: &mut Option<Ticket>,
+    ) {
         if s.inflight.is_empty() {
             return;
         }
@@ -111,9 +159,33 @@ impl Connection {
                     let qos_pid = QosPid::new(e.delivery.qos, pid);
                     if !self.write_publish(out, &e.delivery, qos_pid, true, now) {
                         s.inflight.remove(pid);
+                        if e.delivery.stored.is_some() {
+                            if let Some(t) = self.lazy_ticket(ticket, s) {
+                                t.push(self.delete_outgoing(pid));
+                            }
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// The ticket in `slot` for a change to `s` (taken now, or replaced
+    /// if older than the session's last recorded change), if `s` is
+    /// persisted. Call under the session's lock.
+    pub(super) fn lazy_ticket<'t>(
+        &self,
+        slot: &'t mut Option<Ticket>,
+        s: &mut SessionInner,
+    ) -> Option<&'t mut Ticket> {
+        let store = self.broker.store().filter(|_| s.persisted)?;
+        Some(crate::persist::ticket_after(slot, &mut s.last_pos, store))
+    }
+
+    fn delete_outgoing(&self, packet_id: PacketId) -> PersistOp {
+        PersistOp::DeleteOutgoing {
+            client_id: self.session.client_id().clone(),
+            packet_id,
         }
     }
 
@@ -202,15 +274,24 @@ impl Connection {
     }
 
     pub(super) fn handle_puback(&mut self, pid: PacketId) {
+        self.acknowledged(pid, OutState::AwaitPubAck);
+    }
+
+    /// The client acknowledged the message in flight as `pid` in state
+    /// `state` (PUBACK, PUBCOMP): it is delivered, forget it.
+    fn acknowledged(&mut self, pid: PacketId, state: OutState) {
         let mut s = self.session.lock();
         if s.owner != Some(self.gen) {
             return;
         }
-        if s.inflight
-            .get_mut(pid)
-            .is_some_and(|e| e.state == OutState::AwaitPubAck)
-        {
-            s.inflight.remove(pid);
+        if s.inflight.get_mut(pid).is_some_and(|e| e.state == state) {
+            let e = s.inflight.remove(pid);
+            if let (Some(mut t), Some(true)) = (
+                self.broker.ticket_for(&mut s),
+                e.map(|e| e.delivery.stored.is_some()),
+            ) {
+                t.push(self.delete_outgoing(pid));
+            }
         }
     }
 
@@ -221,14 +302,31 @@ impl Connection {
             if s.owner != Some(self.gen) {
                 return;
             }
+            let record = |e: &crate::session::inflight::OutEntry| e.delivery.stored.is_some();
             match s.inflight.get_mut(pid) {
                 Some(e) if e.state == OutState::AwaitPubRec && r.reason_code.is_error() => {
                     // The client refused the message: the exchange ends.
+                    let stored = record(e);
                     s.inflight.remove(pid);
+                    if let (Some(mut t), true) = (self.broker.ticket_for(&mut s), stored) {
+                        t.push(self.delete_outgoing(pid));
+                    }
                     return;
                 }
                 Some(e) if e.state != OutState::AwaitPubAck => {
+                    let changed = e.state != OutState::AwaitPubComp && record(e);
                     e.state = OutState::AwaitPubComp;
+                    // PUBREL releases the message at the client: storage
+                    // must know first, or a restart would send the PUBLISH
+                    // again as a new message.
+                    if let (true, Some(mut t)) = (changed, self.broker.ticket_for(&mut s)) {
+                        t.push(PersistOp::SetOutgoingState {
+                            client_id: self.session.client_id().clone(),
+                            packet_id: pid,
+                            state: OutState::AwaitPubComp,
+                        });
+                        out.hold(t.submit());
+                    }
                     true
                 }
                 _ => false,
@@ -243,15 +341,6 @@ impl Connection {
     }
 
     pub(super) fn handle_pubcomp(&mut self, pid: PacketId) {
-        let mut s = self.session.lock();
-        if s.owner != Some(self.gen) {
-            return;
-        }
-        if s.inflight
-            .get_mut(pid)
-            .is_some_and(|e| e.state == OutState::AwaitPubComp)
-        {
-            s.inflight.remove(pid);
-        }
+        self.acknowledged(pid, OutState::AwaitPubComp);
     }
 }

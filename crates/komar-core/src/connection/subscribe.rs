@@ -17,6 +17,8 @@ impl Connection {
         let mut codes = Vec::with_capacity(sub.filters.len());
         let mut problems: Vec<String> = Vec::new();
         let mut retained: Vec<Delivery> = Vec::new();
+        // Subscriptions of a persisted session are durable before SUBACK.
+        let mut ticket = None;
         for (filter, mut options) in sub.filters {
             let filter = match &self.listener.mount_point {
                 Some(m) => match mount_filter(m, &filter) {
@@ -64,6 +66,14 @@ impl Connection {
                         id: sub_id,
                     },
                 );
+                if let Some(t) = self.lazy_ticket(&mut ticket, &mut s) {
+                    t.push(PersistOp::PutSubscription {
+                        client_id: self.session.client_id().clone(),
+                        filter: filter.clone(),
+                        options,
+                        id: sub_id,
+                    });
+                }
             }
             codes.push(ReasonCode(options.qos.as_u8()));
             // Mosquitto's `log_type subscribe` line: "<client> <qos> <filter>".
@@ -102,6 +112,7 @@ impl Connection {
                     }
                     retained.push(Delivery {
                         shared: None,
+                        stored: None,
                         qos: m.qos.min(options.qos),
                         // [MQTT-3.3.1-8] retained messages keep RETAIN set.
                         retain: true,
@@ -110,6 +121,9 @@ impl Connection {
                     });
                 }
             }
+        }
+        if let Some(t) = ticket {
+            out.hold(t.submit());
         }
         self.send(
             out,
@@ -124,9 +138,14 @@ impl Connection {
             }),
         );
         if !retained.is_empty() {
+            let store = self.broker.store();
+            let mut ctx = store.map(|st| RouteCtx::new(st, None));
             let mut s = self.session.lock();
             for d in retained {
-                s.queue.push_back(d);
+                if let Some(c) = ctx.as_mut() {
+                    c.next_message();
+                }
+                s.push_back_recorded(self.session.client_id(), d, ctx.as_mut());
             }
         }
         Ok(())
@@ -138,12 +157,25 @@ impl Connection {
         u: Unsubscribe,
     ) -> Result<(), Closed> {
         let mut codes = Vec::with_capacity(u.filters.len());
+        let mut ticket = None;
         for filter in u.filters {
             let filter = match &self.listener.mount_point {
                 Some(m) => mount_filter(m, &filter).unwrap_or(filter),
                 None => filter,
             };
-            let existed = self.session.lock().subscriptions.remove(&filter).is_some();
+            let existed = {
+                let mut s = self.session.lock();
+                let existed = s.subscriptions.remove(&filter).is_some();
+                if existed {
+                    if let Some(t) = self.lazy_ticket(&mut ticket, &mut s) {
+                        t.push(PersistOp::DeleteSubscription {
+                            client_id: self.session.client_id().clone(),
+                            filter: filter.clone(),
+                        });
+                    }
+                }
+                existed
+            };
             tracing::info!(target: "komar::unsubscribe", "{} {}", self.identity.client_id, filter);
             self.broker.trie_remove(&filter, self.session.id());
             codes.push(if existed {
@@ -151,6 +183,9 @@ impl Connection {
             } else {
                 ReasonCode::NO_SUBSCRIPTION_EXISTED
             });
+        }
+        if let Some(t) = ticket {
+            out.hold(t.submit());
         }
         self.send(
             out,

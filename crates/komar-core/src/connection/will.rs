@@ -73,6 +73,10 @@ impl Connection {
         let mut end = false;
         let mut wakers = Vec::new();
         let mut orphans = Vec::new();
+        // Storage: the session's new state (expiry deadline, delayed will)
+        // or its end, the orphans' removal, and what follows from them
+        // (redistribution, the will) in one group.
+        let mut ticket: Option<Ticket> = None;
         {
             let mut table = broker.shard(self.session.client_id()).lock();
             let mut s = self.session.lock();
@@ -87,9 +91,29 @@ impl Connection {
                 // and has not acknowledged go to another member (§4.8.2);
                 // a message whose PUBREC arrived is delivered already.
                 orphans = s.queue.take_where(|d| d.shared.is_some());
-                orphans.extend(s.inflight.take_where(|e| {
+                let in_flight = s.inflight.take_where(|e| {
                     e.delivery.shared.is_some() && e.state != OutState::AwaitPubComp
-                }));
+                });
+                ticket = broker.ticket_for(&mut s);
+                let client_id = self.session.client_id();
+                if let Some(t) = ticket.as_mut() {
+                    for st in orphans.iter().filter_map(|d| d.stored) {
+                        t.push(PersistOp::Dequeue {
+                            client_id: client_id.clone(),
+                            seq: st.queue_seq,
+                        });
+                    }
+                    for (pid, _) in in_flight.iter().filter(|(_, d)| d.stored.is_some()) {
+                        t.push(PersistOp::DeleteOutgoing {
+                            client_id: client_id.clone(),
+                            packet_id: *pid,
+                        });
+                    }
+                }
+                orphans.extend(in_flight.into_iter().map(|(_, d)| d));
+                for d in &mut orphans {
+                    d.stored = None;
+                }
                 let expiry = s.expiry_interval;
                 if expiry == 0 {
                     if table
@@ -99,8 +123,26 @@ impl Connection {
                         table.remove(self.session.client_id());
                     }
                     end = true;
-                } else if let Some(at) = broker.expiry_deadline(expiry, now) {
-                    broker.schedule(at, false, s.epoch, self.session.clone());
+                    if let Some(t) = ticket.as_mut() {
+                        t.push(PersistOp::DeleteSession {
+                            client_id: client_id.clone(),
+                        });
+                    }
+                    s.persisted = false;
+                } else {
+                    let deadline = broker.expiry_deadline(expiry, now);
+                    if let Some(at) = deadline {
+                        broker.schedule(at, false, s.epoch, self.session.clone());
+                    }
+                    if let Some(t) = ticket.as_mut() {
+                        t.push(PersistOp::PutSession {
+                            client_id: client_id.clone(),
+                            version: s.version,
+                            expiry_interval: expiry,
+                            expires_at: deadline.map(|at| crate::persist::wall_clock(at, now)),
+                            username: self.identity.username.clone(),
+                        });
+                    }
                 }
                 if let Some(w) = will {
                     // The will waits for its delay, but never beyond the end
@@ -114,6 +156,13 @@ impl Connection {
                     if delay == 0 || end {
                         will_now = Some(msg);
                     } else {
+                        if let Some(t) = ticket.as_mut() {
+                            t.push(PersistOp::PutWill {
+                                client_id: client_id.clone(),
+                                due: crate::persist::wall_clock_in(delay),
+                                message: msg.clone(),
+                            });
+                        }
                         s.pending_will = Some(msg);
                         broker.schedule(
                             now + Duration::from_secs(u64::from(delay)),
@@ -135,21 +184,27 @@ impl Connection {
             w.wake();
         }
         if !orphans.is_empty() {
-            let left = broker.redistribute(orphans, self.session.id(), now);
+            let mut ctx = broker.store().map(|st| RouteCtx::new(st, ticket.take()));
+            let left = broker.redistribute(orphans, self.session.id(), now, ctx.as_mut());
             if !end && !left.is_empty() {
                 // No other member: the message waits for this one.
                 let mut s = self.session.lock();
                 for d in left {
-                    s.queue.push_back(d);
+                    if let Some(c) = ctx.as_mut() {
+                        c.next_message();
+                    }
+                    s.push_back_recorded(self.session.client_id(), d, ctx.as_mut());
                 }
             }
+            ticket = ctx.and_then(RouteCtx::into_ticket);
         }
         if end {
-            broker.end_session(&self.session, now);
+            broker.end_session(&self.session, now, ticket.take());
         }
         if let Some(w) = will_now {
-            broker.publish_will(w, now);
+            broker.publish_will(w, now, ticket.take());
         }
+        drop(ticket);
         broker.stats().fold(&mut self.stats);
         broker.stats().client_disconnected();
     }

@@ -81,8 +81,8 @@ impl Inflight {
         None
     }
 
-    /// Record a message sent with `pid`.
-    pub fn insert(&mut self, pid: PacketId, delivery: Delivery, state: OutState) {
+    /// Record a message sent with `pid`; returns its send order.
+    pub fn insert(&mut self, pid: PacketId, delivery: Delivery, state: OutState) -> u64 {
         self.seq += 1;
         self.bytes += delivery.cost();
         if let Some(old) = self.map.insert(
@@ -95,6 +95,7 @@ impl Inflight {
         ) {
             self.bytes -= old.delivery.cost();
         }
+        self.seq
     }
 
     /// The entry for `pid`.
@@ -120,24 +121,28 @@ impl Inflight {
         v
     }
 
-    /// Take out the deliveries of every entry `pred` selects.
-    pub fn take_where(&mut self, mut pred: impl FnMut(&OutEntry) -> bool) -> Vec<Delivery> {
+    /// Take out the deliveries of every entry `pred` selects, in send
+    /// order, with the packet ids they had.
+    pub fn take_where(
+        &mut self,
+        mut pred: impl FnMut(&OutEntry) -> bool,
+    ) -> Vec<(PacketId, Delivery)> {
         let ids: Vec<u16> = self
             .map
             .iter()
             .filter(|(_, e)| pred(e))
             .map(|(k, _)| *k)
             .collect();
-        let mut taken: Vec<(u64, Delivery)> = ids
+        let mut taken: Vec<(u64, PacketId, Delivery)> = ids
             .into_iter()
-            .filter_map(|k| self.map.remove(&k))
-            .map(|e| {
+            .filter_map(|k| Some((PacketId::new(k)?, self.map.remove(&k)?)))
+            .map(|(pid, e)| {
                 self.bytes -= e.delivery.cost();
-                (e.seq, e.delivery)
+                (e.seq, pid, e.delivery)
             })
             .collect();
-        taken.sort_by_key(|(seq, _)| *seq);
-        taken.into_iter().map(|(_, d)| d).collect()
+        taken.sort_by_key(|(seq, _, _)| *seq);
+        taken.into_iter().map(|(_, pid, d)| (pid, d)).collect()
     }
 
     /// Forget everything (clean start).

@@ -19,10 +19,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use foldhash::fast::RandomState;
-use komar_proto::{ProtocolVersion, SubscriptionOptions, TopicFilter};
+use komar_proto::{ProtocolVersion, QoS, SubscriptionOptions, TopicFilter};
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::message::{Delivery, Message};
+use crate::persist::RouteCtx;
 use inflight::Inflight;
 use queue::{OutQueue, Pushed, QueueLimits};
 
@@ -86,6 +87,37 @@ pub struct SessionInner {
     /// was revoked, or clients are sent elsewhere): the connection sends
     /// DISCONNECT with this code (and Server Reference).
     pub kick: Option<Kick>,
+    /// Whether durable storage holds this session: changes to it are
+    /// recorded (see `persist`). Cleared, under this lock, when the
+    /// session ends, so nothing is recorded for it afterwards.
+    pub persisted: bool,
+    /// Next position in the stored queue.
+    pub next_queue_seq: u64,
+    /// Storage position of the last change recorded for this session
+    /// (see `persist::ticket_after`).
+    pub last_pos: u64,
+}
+
+impl SessionInner {
+    /// Queue `d` regardless of the limits (retained messages for a new
+    /// subscription, deliveries moved back), recording it in storage
+    /// through `ctx` if this session is persisted.
+    pub(crate) fn push_back_recorded(
+        &mut self,
+        client_id: &Arc<str>,
+        mut d: Delivery,
+        ctx: Option<&mut RouteCtx<'_>>,
+    ) {
+        match ctx {
+            Some(ctx) if self.persisted && d.qos != QoS::AtMostOnce => {
+                ctx.stamp(self.next_queue_seq, &mut d);
+                self.next_queue_seq += 1;
+                ctx.record_enqueue(client_id, &d, &mut self.last_pos);
+            }
+            _ => d.stored = None,
+        }
+        self.queue.push_back(d);
+    }
 }
 
 /// One client's session, shared by the session table, the subscription
@@ -127,6 +159,9 @@ impl Session {
                 dropped: 0,
                 identity: None,
                 kick: None,
+                persisted: false,
+                next_queue_seq: 1,
+                last_pos: 0,
             }),
         }
     }
@@ -156,15 +191,35 @@ impl Session {
     }
 
     /// Queue a delivery (see [`queue`] for the overflow policy) and wake the
-    /// attached connection.
-    pub fn push(&self, d: Delivery, now: Instant) -> Pushed {
+    /// attached connection. A QoS 1/2 delivery to a persisted session is
+    /// recorded in storage through `ctx`.
+    pub(crate) fn push(
+        &self,
+        mut d: Delivery,
+        now: Instant,
+        ctx: Option<&mut RouteCtx<'_>>,
+    ) -> Pushed {
         let (pushed, waker) = {
-            let mut s = self.inner.lock();
+            let mut guard = self.inner.lock();
+            let s = &mut *guard;
             let online = s.owner.is_some();
             let limits = s.limits;
+            let ctx = match ctx {
+                Some(ctx) if s.persisted && d.qos != QoS::AtMostOnce => {
+                    ctx.stamp(s.next_queue_seq, &mut d);
+                    Some(ctx)
+                }
+                _ => None,
+            };
             let pushed = s.queue.push(d, online, &limits, now);
             if pushed == Pushed::Dropped {
                 s.dropped += 1;
+            }
+            if let (Some(ctx), Pushed::Queued | Pushed::Congested) = (ctx, pushed) {
+                s.next_queue_seq += 1;
+                if let Some(d) = s.queue.back() {
+                    ctx.record_enqueue(&self.client_id, d, &mut s.last_pos);
+                }
             }
             let waker = match pushed {
                 Pushed::Queued | Pushed::Congested => s.waker.take(),

@@ -98,6 +98,11 @@ impl OutQueue {
         self.items.front()
     }
 
+    /// The delivery queued last.
+    pub fn back(&self) -> Option<&Delivery> {
+        self.items.back()
+    }
+
     fn over(&self, limits: &QueueLimits, factor: usize) -> bool {
         let bytes = limits.byte_limit();
         (limits.max_messages > 0 && self.items.len() >= limits.max_messages * factor)
@@ -247,6 +252,7 @@ mod tests {
             retain: false,
             sub_ids: SubIds::None,
             shared: None,
+            stored: None,
         }
     }
 

@@ -187,6 +187,14 @@ impl Drop for Komar {
     }
 }
 
+/// A rumqttc 3.1.1 observer subscribed to `topic` at QoS 2.
+pub async fn observer(port: u16, topic: &str) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let (c, mut el, _) = v4::connect(v4::options(&unique("obs"), port)).await;
+    c.subscribe(topic, rumqttc::QoS::ExactlyOnce).await.unwrap();
+    v4::suback(&mut el).await;
+    (c, el)
+}
+
 /// rumqttc (MQTT 3.1.1) helpers.
 pub mod v4 {
     use super::TIMEOUT;

@@ -85,6 +85,26 @@ pub struct Will {
     pub props: Vec<u8>,
 }
 
+impl Will {
+    /// A QoS 1 will without delay.
+    pub fn qos1(topic: &str, payload: &str) -> Will {
+        Will {
+            topic: topic.to_owned(),
+            payload: payload.as_bytes().to_vec(),
+            qos: 1,
+            retain: false,
+            props: Vec::new(),
+        }
+    }
+
+    /// A QoS 1 v5 will with a Will Delay Interval (property 0x18).
+    pub fn delayed(topic: &str, payload: &str, secs: u32) -> Will {
+        let mut w = Will::qos1(topic, payload);
+        w.props = prop_u32(0x18, secs);
+        w
+    }
+}
+
 /// A CONNECT packet's fields.
 #[derive(Debug, Clone)]
 pub struct Connect {
@@ -115,6 +135,17 @@ impl Connect {
     }
 
     /// Set clean session / clean start.
+    /// CONNECT for a persistent session: Clean Session 0 in 3.x; Clean
+    /// Start 0 and a Session Expiry of 300 s in 5.0.
+    pub fn persistent(level: u8, client_id: &str) -> Connect {
+        let c = Connect::new(level, client_id).clean(false);
+        if level == 5 {
+            c.session_expiry(300)
+        } else {
+            c
+        }
+    }
+
     pub fn clean(mut self, clean: bool) -> Connect {
         self.clean = clean;
         self
