@@ -51,53 +51,17 @@ pub(crate) fn connack_string(code: u8) -> &'static str {
     }
 }
 
-/// `mosquitto_reason_string`: MQTT 5.0 reason codes.
+/// `mosquitto_reason_string`: MQTT 5.0 reason codes — the
+/// specification's names, as komar-proto spells them, with Mosquitto's
+/// two departures (the tools' output must match Mosquitto's byte for
+/// byte).
 pub(crate) fn reason_string(code: u8) -> &'static str {
     match code {
-        0x00 => "Success",
-        0x01 => "Granted QoS 1",
-        0x02 => "Granted QoS 2",
-        0x04 => "Disconnect with Will Message",
-        0x10 => "No matching subscribers",
-        0x11 => "No subscription existed",
-        0x18 => "Continue authentication",
-        0x19 => "Re-authenticate",
-        0x80 => "Unspecified error",
-        0x81 => "Malformed Packet",
-        0x82 => "Protocol Error",
-        0x83 => "Implementation specific error",
-        0x84 => "Unsupported Protocol Version",
-        0x85 => "Client Identifier not valid",
-        0x86 => "Bad User Name or Password",
-        0x87 => "Not authorized",
-        0x88 => "Server unavailable",
-        0x89 => "Server busy",
-        0x8A => "Banned",
-        0x8B => "Server shutting down",
-        0x8C => "Bad authentication method",
-        0x8D => "Keep Alive timeout",
-        0x8E => "Session taken over",
-        0x8F => "Topic Filter invalid",
-        0x90 => "Topic Name invalid",
-        0x91 => "Packet Identifier in use",
-        0x92 => "Packet Identifier not found",
-        0x93 => "Receive Maximum exceeded",
-        0x94 => "Topic Alias invalid",
-        0x95 => "Packet too large",
-        0x96 => "Message rate too high",
-        0x97 => "Quota exceeded",
-        0x98 => "Administrative action",
-        0x99 => "Payload format invalid",
-        0x9A => "Retain not supported",
-        0x9B => "QoS not supported",
-        0x9C => "Use another server",
-        0x9D => "Server moved",
-        0x9E => "Shared Subscriptions not supported",
-        0x9F => "Connection rate exceeded",
-        0xA0 => "Maximum connect time",
         0xA1 => "Subscription identifiers not supported",
-        0xA2 => "Wildcard Subscriptions not supported",
-        _ => "Unknown reason",
+        c => match komar_proto::ReasonCode(c).name() {
+            "Unknown reason code" => "Unknown reason",
+            name => name,
+        },
     }
 }
 
@@ -108,5 +72,21 @@ pub(crate) fn os_error_text(e: &std::io::Error) -> String {
     match s.find(" (os error") {
         Some(i) => s.get(..i).unwrap_or(&s).to_string(),
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_string;
+
+    #[test]
+    fn reason_strings_are_mosquittos() {
+        assert_eq!(reason_string(0x87), "Not authorized");
+        assert_eq!(reason_string(0x9C), "Use another server");
+        assert_eq!(
+            reason_string(0xA1),
+            "Subscription identifiers not supported"
+        );
+        assert_eq!(reason_string(0x03), "Unknown reason");
     }
 }
