@@ -107,22 +107,23 @@ impl Connection {
                         } else {
                             OutState::AwaitPubRec
                         };
-                        let op = stored.map(|st| PersistOp::PutOutgoing {
-                            client_id: self.session.client_id().clone(),
-                            packet_id: pid,
-                            state,
-                            send_seq: 0,
-                            msg_id: st.msg_id,
-                            qos: d.qos,
-                            retain: d.retain,
-                            sub_ids: d.sub_ids.clone(),
-                        });
+                        let record = stored
+                            .filter(|_| ticket.is_some())
+                            .map(|st| (st.msg_id, d.qos, d.retain, d.sub_ids.clone()));
                         let send_seq = s.inflight.insert(pid, d, state);
-                        if let (Some(t), Some(mut op)) = (ticket.as_mut(), op) {
-                            if let PersistOp::PutOutgoing { send_seq: seq, .. } = &mut op {
-                                *seq = send_seq;
-                            }
-                            t.push(op);
+                        if let (Some(t), Some((msg_id, qos, retain, sub_ids))) =
+                            (ticket.as_mut(), record)
+                        {
+                            t.push(PersistOp::PutOutgoing {
+                                client_id: self.session.client_id().clone(),
+                                packet_id: pid,
+                                state,
+                                send_seq,
+                                msg_id,
+                                qos,
+                                retain,
+                                sub_ids,
+                            });
                         }
                     }
                 }
