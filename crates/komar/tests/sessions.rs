@@ -322,19 +322,7 @@ async fn incoming_qos2_across_reconnect(level: u8) {
 
     let (mut p, present) = Raw::connect(k.port, &Connect::persistent(level, &id)).await;
     assert!(present);
-    p.send_ok(&raw::publish(level, &t, 2, 7, false, true, b"x"))
-        .await;
-    assert_eq!(p.expect(raw::PUBREC).await.pid(), 7);
-    p.send_ok(&raw::ack(raw::PUBREL, 7)).await;
-    let comp = p.expect(raw::PUBCOMP).await;
-    assert_eq!(comp.pid(), 7);
-    assert!(
-        comp.body.len() == 2 || comp.body[2] == 0,
-        "PUBCOMP success: {comp:?}"
-    );
-    p.send_ok(&raw::publish(level, &t, 1, 8, false, false, b"sentinel"))
-        .await;
-    assert_eq!(p.expect(raw::PUBACK).await.pid(), 8);
+    p.resend_qos2_and_release(level, &t, 7).await;
     assert_eq!(v4::next(&mut oel).await.payload.as_ref(), b"x");
     assert_eq!(
         v4::next(&mut oel).await.payload.as_ref(),

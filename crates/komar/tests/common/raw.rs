@@ -521,6 +521,35 @@ impl Raw {
     }
 
     /// The next packet, which must be of `kind`.
+    /// Send again (DUP=1) the QoS 2 PUBLISH `pid` the broker already
+    /// answered with PUBREC, release it (PUBCOMP must be a success, not
+    /// 0x92), then publish a QoS 1 `sentinel` on `topic` and wait for its
+    /// PUBACK — everything before it has been routed by then.
+    pub async fn resend_qos2_and_release(&mut self, level: u8, topic: &str, pid: u16) {
+        self.send_ok(&publish(level, topic, 2, pid, false, true, b"x"))
+            .await;
+        assert_eq!(self.expect(PUBREC).await.pid(), pid);
+        self.send_ok(&ack(PUBREL, pid)).await;
+        let comp = self.expect(PUBCOMP).await;
+        assert_eq!(comp.pid(), pid);
+        assert!(
+            comp.body.len() == 2 || comp.body[2] == 0,
+            "PUBCOMP success (not 0x92 Packet Identifier not found): {comp:?}"
+        );
+        let sentinel = pid.wrapping_add(1).max(1);
+        self.send_ok(&publish(
+            level,
+            topic,
+            1,
+            sentinel,
+            false,
+            false,
+            b"sentinel",
+        ))
+        .await;
+        assert_eq!(self.expect(PUBACK).await.pid(), sentinel);
+    }
+
     pub async fn expect(&mut self, kind: u8) -> Frame {
         let f = self
             .recv()
