@@ -20,6 +20,7 @@ pub mod persist;
 pub mod restore;
 pub mod retained;
 pub mod session;
+pub mod small_map;
 pub mod stats;
 pub mod trie;
 

@@ -10,26 +10,24 @@
 //! Depth is bounded by [`komar_proto::topic::MAX_TOPIC_LEVELS`], which
 //! bounds the recursion of every walk.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use foldhash::fast::RandomState;
 use komar_proto::TopicFilter;
 
-type Map<K, V> = HashMap<K, V, RandomState>;
+use crate::small_map::SmallMap;
 
 /// Subscribers of one filter: plain subscriptions by subscriber key, and
 /// shared groups by name.
 #[derive(Debug)]
 struct Leaf<T> {
-    direct: Map<u64, T>,
+    direct: SmallMap<u64, T>,
     shared: Vec<SharedGroup<T>>,
 }
 
 impl<T> Default for Leaf<T> {
     fn default() -> Self {
         Leaf {
-            direct: Map::default(),
+            direct: SmallMap::default(),
             shared: Vec::new(),
         }
     }
@@ -84,7 +82,7 @@ impl<T> SharedGroup<T> {
 
 #[derive(Debug)]
 struct Node<T> {
-    children: Map<Box<str>, Node<T>>,
+    children: SmallMap<Box<str>, Node<T>>,
     plus: Option<Box<Node<T>>>,
     /// Subscriptions to `<this node>/#`.
     hash: Option<Box<Leaf<T>>>,
@@ -95,7 +93,7 @@ struct Node<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            children: Map::default(),
+            children: SmallMap::default(),
             plus: None,
             hash: None,
             leaf: None,
@@ -253,7 +251,7 @@ impl<T> SubscriptionTrie<T> {
 
 fn emit<'a, T>(leaf: &'a Option<Box<Leaf<T>>>, f: &mut impl FnMut(Match<'a, T>)) {
     if let Some(leaf) = leaf {
-        for (k, v) in &leaf.direct {
+        for (k, v) in leaf.direct.iter() {
             f(Match::Direct(*k, v));
         }
         for g in &leaf.shared {
@@ -297,7 +295,8 @@ fn leaf_for<'n, T>(root: &'n mut Node<T>, filter: &str) -> &'n mut Leaf<T> {
         node = if level == "+" {
             node.plus.get_or_insert_with(Box::default)
         } else {
-            node.children.entry(level.into()).or_default()
+            node.children
+                .get_or_insert_with(level, |l| Box::from(l), Node::default)
         };
     }
     node.leaf.get_or_insert_with(Box::default)

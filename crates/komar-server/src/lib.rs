@@ -18,6 +18,7 @@
 //! ```
 
 mod driver;
+mod established;
 pub mod http;
 pub mod io;
 mod listener;
@@ -33,7 +34,7 @@ pub mod ws;
 mod x509;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,6 +136,9 @@ pub(crate) struct Shared {
     pub broker: Arc<Broker>,
     pub authenticator: Arc<dyn Authenticator>,
     pub shutdown: CancellationToken,
+    /// Set (before the attached connections are woken) when shutdown
+    /// begins; every established connection checks it when polled.
+    pub stopping: AtomicBool,
     pub tasks: TaskTracker,
     pub connect_timeout: Duration,
     pub tcp_nodelay: bool,
@@ -177,6 +181,7 @@ impl Server {
             store: std::sync::OnceLock::new(),
             authenticator: config.authenticator,
             shutdown: CancellationToken::new(),
+            stopping: AtomicBool::new(false),
             tasks: TaskTracker::new(),
             connect_timeout: config.connect_timeout,
             tcp_nodelay: config.tcp_nodelay,
@@ -255,6 +260,14 @@ impl Server {
             shared.tasks.spawn(sys::run(shared.clone(), interval));
         }
         shared.shutdown.cancelled().await;
+        // Every established connection sends DISCONNECT (0x8B to 5.0
+        // clients) and closes: set the flag, then wake them all.
+        shared.stopping.store(true, Ordering::Release);
+        for (session, _) in shared.broker.online_clients() {
+            shared
+                .broker
+                .kick(&session, komar_proto::ReasonCode::SERVER_SHUTTING_DOWN);
+        }
         shared.tasks.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, shared.tasks.wait())
             .await

@@ -6,11 +6,14 @@
 //! and the WebSocket upgrade — each in the connection's own task, under the
 //! connect timeout, so a slow or broken client costs only its connection.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use komar_core::ListenerSettings;
@@ -177,6 +180,22 @@ impl Drop for Slot {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A connection's future with the slot it holds, released when it ends.
+    struct Holding<F> {
+        slot: Slot,
+        #[pin]
+        serving: F,
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Holding<F> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.project().serving.poll(cx)
+    }
+}
+
 /// Accept connections until shutdown.
 pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ListenerCtx>, shared: Arc<Shared>) {
     loop {
@@ -209,23 +228,26 @@ pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ListenerCtx>, shared: Arc
                     });
                     continue;
                 }
-                shared.tasks.spawn(async move {
-                    let _slot = slot;
-                    match stream {
-                        Accepted::Tcp(s, peer) => {
-                            if shared2.tcp_nodelay {
-                                let _ = s.set_nodelay(true);
-                            }
-                            let (r, w) = s.into_split();
-                            driver::serve(shared2, ctx2, r, w, Peer::plain(peer.to_string())).await;
+                // The plain transports' tasks are built here, outside any
+                // `async` block, so each task holds only its slot and the
+                // connection's own future (see `driver::serve`).
+                match stream {
+                    Accepted::Tcp(s, peer) => {
+                        if shared2.tcp_nodelay {
+                            let _ = s.set_nodelay(true);
                         }
-                        Accepted::Unix(s) => {
-                            let (r, w) = s.into_split();
-                            let peer = Peer::plain("unix-socket".to_owned());
-                            driver::serve(shared2, ctx2, r, w, peer).await;
-                        }
+                        let (r, w) = s.into_split();
+                        let peer = Peer::plain(peer.to_string());
+                        let serving = driver::serve(shared2, ctx2, r, w, peer);
+                        shared.tasks.spawn(Holding { slot, serving });
                     }
-                });
+                    Accepted::Unix(s) => {
+                        let (r, w) = s.into_split();
+                        let peer = Peer::plain("unix-socket".to_owned());
+                        let serving = driver::serve(shared2, ctx2, r, w, peer);
+                        shared.tasks.spawn(Holding { slot, serving });
+                    }
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: log, back off a

@@ -15,10 +15,15 @@ impl Connection {
             return Ok(());
         };
         // [MQTT-3.3.2-9] [MQTT-3.3.2-10] alias 0 or above the maximum.
-        let Some(slot) = usize::from(alias)
-            .checked_sub(1)
-            .and_then(|i| self.aliases_in.get_mut(i))
-        else {
+        let max = usize::from(self.listener.max_topic_alias);
+        let Some(i) = usize::from(alias).checked_sub(1).filter(|i| *i < max) else {
+            return Err(self.protocol_error(out, ReasonCode::TOPIC_ALIAS_INVALID));
+        };
+        // The table is made on first use: most clients never use aliases.
+        if self.aliases_in.len() < max {
+            self.aliases_in.resize(max, None);
+        }
+        let Some(slot) = self.aliases_in.get_mut(i) else {
             return Err(self.protocol_error(out, ReasonCode::TOPIC_ALIAS_INVALID));
         };
         if p.topic.is_empty() {

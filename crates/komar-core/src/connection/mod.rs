@@ -216,7 +216,7 @@ impl Connection {
                     ..Rare::default()
                 })
             }),
-            aliases_in: vec![None; usize::from(listener.max_topic_alias)],
+            aliases_in: Vec::new(),
             inflight_max: config_inflight.min(client_receive_max),
             client_max_packet: props.maximum_packet_size.map_or(usize::MAX, |m| m as usize),
             receive_max,

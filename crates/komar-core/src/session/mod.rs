@@ -11,7 +11,7 @@
 pub mod inflight;
 pub mod queue;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::message::{Delivery, Message};
 use crate::persist::RouteCtx;
+use crate::small_map::SmallMap;
 use inflight::Inflight;
 use queue::{OutQueue, Pushed, QueueLimits};
 
@@ -69,7 +70,7 @@ pub struct SessionInner {
     /// yet released by PUBREL — exactly-once across re-sends [MQTT-4.3.3-10].
     pub incoming_qos2: HashSet<u16, RandomState>,
     /// The session's subscriptions.
-    pub subscriptions: HashMap<TopicFilter, SubEntry, RandomState>,
+    pub subscriptions: SmallMap<TopicFilter, SubEntry>,
     /// Session Expiry Interval in seconds ([`NEVER_EXPIRES`] = never).
     pub expiry_interval: u32,
     /// When the last connection ended.
@@ -151,7 +152,7 @@ impl Session {
                 queue: OutQueue::default(),
                 inflight: Inflight::default(),
                 incoming_qos2: HashSet::default(),
-                subscriptions: HashMap::default(),
+                subscriptions: SmallMap::default(),
                 expiry_interval: 0,
                 disconnected_at: None,
                 epoch: 0,
