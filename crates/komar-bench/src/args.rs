@@ -142,6 +142,11 @@ pub struct BenchArgs {
     /// delivery before acknowledging its publication.
     #[arg(long = "persistent")]
     pub persistent: bool,
+    /// Drive plain-TCP QoS 0/1 runs through the general client
+    /// (`komar-client`: a driver task and channels per connection) instead
+    /// of the lean pipelined engine — slower, it measures the client too.
+    #[arg(long = "general-client")]
+    pub general_client: bool,
     /// conn: connections opened per second (0 = as fast as possible).
     #[arg(long = "rate", default_value_t = 0)]
     pub rate: u64,

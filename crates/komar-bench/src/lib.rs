@@ -10,6 +10,7 @@
 
 mod args;
 mod histogram;
+mod lean;
 mod payload;
 mod procstat;
 mod report;

@@ -30,6 +30,17 @@ pub fn encode(publisher: u32, seq: u64, epoch: Instant, size: usize) -> Bytes {
     b.freeze()
 }
 
+/// Write the header into the first [`HEADER`] bytes of `buf` (a buffer
+/// reused for every message; shorter buffers are left as they are).
+pub fn stamp(buf: &mut [u8], publisher: u32, seq: u64, epoch: Instant) {
+    let sent = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if let Some(h) = buf.get_mut(..HEADER) {
+        h[..4].copy_from_slice(&publisher.to_be_bytes());
+        h[4..12].copy_from_slice(&seq.to_be_bytes());
+        h[12..20].copy_from_slice(&sent.to_be_bytes());
+    }
+}
+
 /// Read the header back; `None` for a payload that is not one of ours.
 pub fn decode(p: &[u8]) -> Option<Stamp> {
     let publisher = u32::from_be_bytes(p.get(0..4)?.try_into().ok()?);
@@ -55,5 +66,9 @@ mod tests {
         assert_eq!((s.publisher, s.seq), (7, 42));
         assert_eq!(encode(1, 1, epoch, 3).len(), HEADER);
         assert_eq!(decode(&[1, 2, 3]), None);
+        let mut buf = vec![0u8; 64];
+        stamp(&mut buf, 7, 42, epoch);
+        let s = decode(&buf).unwrap();
+        assert_eq!((s.publisher, s.seq), (7, 42));
     }
 }

@@ -15,6 +15,7 @@ use komar_proto::{
 
 use crate::args::{BenchArgs, Scenario, Scheme, Target};
 use crate::histogram::Histogram;
+use crate::lean::{self, LeanConn};
 use crate::payload;
 use crate::procstat;
 
@@ -126,16 +127,33 @@ async fn open(
     komar_client::connect_over(transport, o).await.map_err(fail)
 }
 
+/// A publisher's connection, through either engine.
+enum Publisher {
+    Lean(LeanConn),
+    General(Connection),
+}
+
+async fn open_lean(
+    target: &Target,
+    args: &BenchArgs,
+    id: String,
+    persistent: bool,
+) -> Result<LeanConn, String> {
+    LeanConn::connect(&target.host, target.port, version(args), id, persistent)
+        .await
+        .map_err(|e| format!("{}: cannot connect: {e}", target.name))
+}
+
 /// Counts what one subscriber receives.
-struct Tally {
+pub(crate) struct Tally {
     seen: Vec<Vec<u8>>,
-    delivered: u64,
+    pub(crate) delivered: u64,
     duplicates: u64,
     latency: Histogram,
 }
 
 impl Tally {
-    fn new(publishers: usize, per_publisher: u64) -> Tally {
+    pub(crate) fn new(publishers: usize, per_publisher: u64) -> Tally {
         let bytes = usize::try_from(per_publisher.div_ceil(8)).unwrap_or(0);
         Tally {
             seen: vec![vec![0u8; bytes]; publishers],
@@ -145,7 +163,7 @@ impl Tally {
         }
     }
 
-    fn record(&mut self, p: &[u8], epoch: Instant) {
+    pub(crate) fn record(&mut self, p: &[u8], epoch: Instant) {
         let Some(s) = payload::decode(p) else { return };
         let Some(bits) = self.seen.get_mut(s.publisher as usize) else {
             return;
@@ -165,11 +183,12 @@ impl Tally {
     }
 }
 
-struct Shared {
-    epoch: Instant,
-    progress: AtomicU64,
-    publishers_done: AtomicBool,
-    last_delivery_ns: AtomicU64,
+/// What the tasks of one run share.
+pub(crate) struct Shared {
+    pub(crate) epoch: Instant,
+    pub(crate) progress: AtomicU64,
+    pub(crate) publishers_done: AtomicBool,
+    pub(crate) last_delivery_ns: AtomicU64,
 }
 
 async fn subscribe(client: &Client, filter: &str, qos: QoS) -> Result<(), String> {
@@ -343,21 +362,34 @@ pub async fn run(
     // Subscribers first, each subscribed before any publisher starts.
     let mut sub_tasks = Vec::new();
     let mut expected_total = 0;
+    // The lean engine where it applies (plain TCP, QoS 0 and 1).
+    let lean = target.scheme == Scheme::Mqtt && qos <= 1 && !args.general_client;
     for i in 0..subscribers {
-        let conn = open(
-            target,
-            args,
-            format!("bench-sub-{run_id}-{i}"),
-            args.persistent,
-        )
-        .await?;
+        let id = format!("bench-sub-{run_id}-{i}");
         let (filter, from, expected) = match scenario {
             Scenario::Fanin => (format!("bench/{run_id}/+"), publishers, published),
             Scenario::Fanout => (format!("bench/{run_id}/0"), 1, published),
             _ => (format!("bench/{run_id}/{i}"), publishers, per_publisher),
         };
-        subscribe(&conn.client, &filter, q).await?;
         expected_total += expected;
+        if lean {
+            let mut c = open_lean(target, args, id, args.persistent).await?;
+            c.subscribe(&filter, q)
+                .await
+                .map_err(|e| format!("subscribe failed: {e}"))?;
+            let tally = Tally::new(from, per_publisher);
+            sub_tasks.push(tokio::spawn(lean::receive(
+                c,
+                tally,
+                expected,
+                shared.clone(),
+                deadline,
+                IDLE_AFTER_PUBLISH,
+            )));
+            continue;
+        }
+        let conn = open(target, args, id, args.persistent).await?;
+        subscribe(&conn.client, &filter, q).await?;
         sub_tasks.push(tokio::spawn(run_subscriber(
             conn,
             expected,
@@ -369,7 +401,12 @@ pub async fn run(
     }
     let mut clients = Vec::new();
     for i in 0..publishers {
-        clients.push(open(target, args, format!("bench-pub-{run_id}-{i}"), false).await?);
+        let id = format!("bench-pub-{run_id}-{i}");
+        clients.push(if lean {
+            Publisher::Lean(open_lean(target, args, id, false).await?)
+        } else {
+            Publisher::General(open(target, args, id, false).await?)
+        });
     }
     let label = format!("{} q{} {}", scenario.name(), qos, target.name);
     let progress = progress_line(args, label, shared.clone(), expected_total);
@@ -379,6 +416,21 @@ pub async fn run(
     let (size, window, epoch) = (args.size, args.window, shared.epoch);
     for (i, conn) in clients.into_iter().enumerate() {
         let topic = TopicName::new(&format!("bench/{run_id}/{i}")).map_err(|e| e.to_string())?;
+        let conn = match conn {
+            Publisher::Lean(c) => {
+                let plan = lean::LeanPlan {
+                    index: i as u32,
+                    topic: topic.to_string(),
+                    count: per_publisher,
+                    qos: q,
+                    size,
+                    window,
+                };
+                pub_tasks.push(tokio::spawn(lean::publish(c, plan, shared.clone())));
+                continue;
+            }
+            Publisher::General(c) => c,
+        };
         // Keep the event stream alive (its drop would close the connection).
         let events = conn.events;
         pub_tasks.push(tokio::spawn(async move {
