@@ -12,6 +12,12 @@
 # MOSQUITTO_QUEUE is set: with its default of 1000 it drops most of a fast
 # fan-in, and its "deliveries per second" would then measure loss, not
 # speed. Komar runs with its defaults (1000, with back-pressure).
+#
+# The load comes from `komar bench`'s lean engine (one task per connection,
+# pipelined writes, acknowledgements batched per read), which costs the
+# client far less CPU than a general client would on this shared machine;
+# BENCH_ARGS=--general-client drives both brokers through komar-client
+# instead (a driver task and channels per connection).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,10 +28,11 @@ CONNS=${CONNS:-10000}
 QOS=${QOS:-0,1}
 MOSQUITTO_QUEUE=${MOSQUITTO_QUEUE:-0}
 SCENARIOS=${SCENARIOS:-"fanin fanout pairs"}
+BENCH_ARGS=${BENCH_ARGS:-}
 
 command -v mosquitto >/dev/null || { echo "mosquitto is not installed (apt-get install mosquitto)" >&2; exit 1; }
 cargo build --release -q -p komar
-KOMAR=target/release/komar
+KOMAR=${CARGO_TARGET_DIR:-target}/release/komar
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() {
@@ -59,7 +66,7 @@ wait_port "$KPORT"; wait_port "$MPORT"
 targets=(-t "komar=127.0.0.1:$KPORT@$KPID" -t "mosquitto=127.0.0.1:$MPORT@$MPID")
 echo "== komar $($KOMAR --version | awk '{print $2}') vs $(mosquitto -h | head -1); $(nproc) cores; $ROUNDS rounds; $COUNT messages per run"
 # shellcheck disable=SC2086
-"$KOMAR" bench "${targets[@]}" -q "$QOS" -n "$COUNT" -c "$CLIENTS" --rounds "$ROUNDS" --quiet --json $SCENARIOS \
+"$KOMAR" bench "${targets[@]}" -q "$QOS" -n "$COUNT" -c "$CLIENTS" --rounds "$ROUNDS" --quiet --json $BENCH_ARGS $SCENARIOS \
   > "$out/throughput.jsonl"
 if [ "$CONNS" -gt 0 ]; then
   "$KOMAR" bench "${targets[@]}" -c "$CONNS" --hold 2 --quiet --json conn > "$out/connections.jsonl"

@@ -15,6 +15,8 @@
 #   bench/persistence.sh
 #   ROUNDS=5 COUNT=500000 RETAINED=1000000 SESSIONS=10000 bench/persistence.sh
 #   SKIP_FANIN=1 bench/persistence.sh        # restart and size only
+#   SKIP_RESTART=1 bench/persistence.sh      # fan-in only
+#   CARGO_TARGET_DIR is honoured (default: target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +26,11 @@ CLIENTS=${CLIENTS:-10}
 RETAINED=${RETAINED:-1000000}
 SESSIONS=${SESSIONS:-10000}
 
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p komar
-cargo build --release -q -p komar-store --example store_bench
-KOMAR=target/release/komar
-FILL=target/release/examples/store_bench
+[ -n "${SKIP_RESTART:-}" ] || cargo build --release -q -p komar-store --example store_bench
+KOMAR=$TARGET_DIR/release/komar
+FILL=$TARGET_DIR/release/examples/store_bench
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() {
@@ -90,6 +93,11 @@ kill "${pids[@]}" 2>/dev/null || true
 wait 2>/dev/null || true
 pids=()
 
+fi
+
+if [ -n "${SKIP_RESTART:-}" ]; then
+  echo "results in $out"
+  exit 0
 fi
 
 echo "== 2. restart with $RETAINED retained messages and $SESSIONS persistent sessions"

@@ -185,9 +185,17 @@ pub trait Persistence: Send + Sync + fmt::Debug {
     fn submit(&self, position: u64, ops: Vec<PersistOp>, done: Durable);
 }
 
-/// Completion of one group: ready once storage has it.
-#[derive(Clone, Default)]
-pub struct Durable(Arc<Mutex<DurableState>>);
+/// Completion of one group: ready once storage has it. [`Durable::ready`]
+/// (also what a group nobody waits for carries) holds no state at all.
+#[derive(Clone)]
+pub struct Durable(Option<Arc<Mutex<DurableState>>>);
+
+impl Default for Durable {
+    /// A completion still to come.
+    fn default() -> Durable {
+        Durable(Some(Arc::default()))
+    }
+}
 
 #[derive(Default)]
 struct DurableState {
@@ -197,22 +205,22 @@ struct DurableState {
 
 impl fmt::Debug for Durable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Durable({:?})", self.0.lock().done)
+        write!(f, "Durable({:?})", self.result())
     }
 }
 
 impl Durable {
-    /// A completion already done (nothing to wait for).
+    /// A completion already done (nothing to wait for); completing it
+    /// again does nothing.
     pub fn ready() -> Durable {
-        let d = Durable::default();
-        d.complete(true);
-        d
+        Durable(None)
     }
 
     /// Mark the group durable (`ok`) or failed, and wake the waiter.
     pub fn complete(&self, ok: bool) {
+        let Some(state) = &self.0 else { return };
         let waker = {
-            let mut s = self.0.lock();
+            let mut s = state.lock();
             s.done = Some(ok);
             s.waker.take()
         };
@@ -223,12 +231,18 @@ impl Durable {
 
     /// `Some(ok)` once completed.
     pub fn result(&self) -> Option<bool> {
-        self.0.lock().done
+        match &self.0 {
+            Some(state) => state.lock().done,
+            None => Some(true),
+        }
     }
 
     /// Ready with the result once completed; otherwise wakes `cx` then.
     pub fn poll(&self, cx: &mut Context<'_>) -> Poll<bool> {
-        let mut s = self.0.lock();
+        let Some(state) = &self.0 else {
+            return Poll::Ready(true);
+        };
+        let mut s = state.lock();
         match s.done {
             Some(ok) => Poll::Ready(ok),
             None => {
@@ -248,7 +262,9 @@ pub struct Ticket {
     store: Arc<dyn Persistence>,
     position: u64,
     ops: Vec<PersistOp>,
-    done: Durable,
+    /// Made when someone may wait for it (most groups nobody waits for:
+    /// they go with [`Durable::ready`], which costs nothing).
+    done: Option<Durable>,
 }
 
 impl fmt::Debug for Ticket {
@@ -264,7 +280,7 @@ impl Ticket {
             store: store.clone(),
             position: store.next_position(),
             ops: Vec::new(),
-            done: Durable::default(),
+            done: None,
         }
     }
 
@@ -285,25 +301,24 @@ impl Ticket {
 
     /// The completion of this ticket's group, before it is submitted (to
     /// hold output on while more ops are added).
-    pub fn durable(&self) -> Durable {
-        self.done.clone()
+    pub fn durable(&mut self) -> Durable {
+        self.done.get_or_insert_with(Durable::default).clone()
     }
 
     /// Submit now and return the completion (ready at once if empty).
     pub fn submit(mut self) -> Durable {
-        let done = self.done.clone();
-        let empty = self.ops.is_empty();
-        self.send();
-        if empty {
-            Durable::ready()
-        } else {
-            done
+        if self.ops.is_empty() {
+            self.send();
+            return Durable::ready();
         }
+        let done = self.durable();
+        self.send();
+        done
     }
 
     fn send(&mut self) {
         let ops = std::mem::take(&mut self.ops);
-        let done = std::mem::take(&mut self.done);
+        let done = self.done.take().unwrap_or_else(Durable::ready);
         self.store.submit(self.position, ops, done);
         self.position = u64::MAX;
     }

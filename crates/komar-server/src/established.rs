@@ -68,8 +68,8 @@ pin_project_lite::pin_project! {
 
 impl<R: ConnRead, W: ConnWrite> Established<R, W> {
     /// Start serving `conn`; bytes the client sent after its CONNECT may
-    /// already be in `rbuf`. `Err` when they closed the connection (the
-    /// parts to flush are handed back).
+    /// already be in `rbuf` and are handled now (if they close the
+    /// connection, the first poll returns at once).
     pub(crate) fn new(
         shared: Arc<Shared>,
         mut conn: Box<Connection>,

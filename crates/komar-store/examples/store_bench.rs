@@ -96,7 +96,7 @@ fn publish(store: &Store, n: usize, payload: &[u8]) -> Res<Vec<Op>> {
             message: message("sensors/1/temp", payload)?,
         },
         Op::Enqueue {
-            client_id: format!("sub-{}", n % SESSIONS),
+            client_id: format!("sub-{}", n % SESSIONS).into(),
             seq: n as u64,
             delivery: DeliveryRecord {
                 msg: id,
@@ -110,7 +110,7 @@ fn publish(store: &Store, n: usize, payload: &[u8]) -> Res<Vec<Op>> {
 
 fn ack(n: usize) -> Vec<Op> {
     vec![Op::Dequeue {
-        client_id: format!("sub-{}", n % SESSIONS),
+        client_id: format!("sub-{}", n % SESSIONS).into(),
         seq: n as u64,
     }]
 }
@@ -223,7 +223,7 @@ fn fill(dir: &Path, retained: usize, sessions: usize) -> Res<()> {
         let mut ops = vec![Op::PutSession(session(&client))];
         for k in 0..3 {
             ops.push(Op::PutSubscription {
-                client_id: client.clone(),
+                client_id: client.as_str().into(),
                 filter: TopicFilter::new(&format!(
                     "{}/{k}",
                     filter.as_str().trim_end_matches("/#")

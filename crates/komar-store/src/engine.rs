@@ -1,6 +1,7 @@
-//! The storage engine under the store: one fjall database (single-writer
-//! transactions, for read-your-own-writes inside a batch) with one keyspace
-//! per table, opened with the format version checked.
+//! The storage engine under the store: one fjall database with one
+//! keyspace per table, opened with the format version checked. The writer
+//! commits atomic write batches (`pending.rs`); opening and loading use
+//! the database's snapshots and small transactions.
 //!
 //! Durability: fjall appends each committed batch to its journal. With
 //! `PersistMode::Buffer` the journal's buffer is handed to the operating
@@ -18,7 +19,8 @@ use crate::location::{self, DirState};
 
 /// The on-disk format this code reads and writes. Bump it (and add a
 /// migration) whenever a key or value layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: queue and in-flight values may carry their message (`values.rs`).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Engine settings the store passes through.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +34,37 @@ const JOURNAL_BYTES: u64 = 64 << 20;
 /// Memtable size per table (fjall's default is 64 MiB): smaller memtables
 /// are flushed sooner, so the journal behind them can go sooner.
 const MEMTABLE_BYTES: u64 = 8 << 20;
+
+/// A table, for writes collected before a batch is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Table {
+    Meta,
+    Sessions,
+    Subs,
+    Msgs,
+    Queue,
+    Out,
+    In,
+    Wills,
+    Retained,
+}
+
+impl Table {
+    /// Number of tables.
+    pub(crate) const COUNT: usize = 9;
+    /// Every table.
+    pub(crate) const ALL: [Table; Table::COUNT] = [
+        Table::Meta,
+        Table::Sessions,
+        Table::Subs,
+        Table::Msgs,
+        Table::Queue,
+        Table::Out,
+        Table::In,
+        Table::Wills,
+        Table::Retained,
+    ];
+}
 
 /// The open database and its tables.
 pub(crate) struct Db {
@@ -67,6 +100,21 @@ impl Db {
             (table::WILLS, &self.wills),
             (table::RETAINED, &self.retained),
         ]
+    }
+
+    /// The keyspace of `table`.
+    pub(crate) fn keyspace(&self, table: Table) -> &SingleWriterTxKeyspace {
+        match table {
+            Table::Meta => &self.meta,
+            Table::Sessions => &self.sessions,
+            Table::Subs => &self.subs,
+            Table::Msgs => &self.msgs,
+            Table::Queue => &self.queue,
+            Table::Out => &self.out,
+            Table::In => &self.incoming,
+            Table::Wills => &self.wills,
+            Table::Retained => &self.retained,
+        }
     }
 
     /// Whether any table holds an entry.
@@ -244,7 +292,7 @@ mod tests {
         let dir = tmp.path().join("s");
         drop(open(&dir, None, opts()).unwrap());
         let db = open(&dir, None, opts()).unwrap();
-        db.meta.insert(FORMAT_KEY, 2u32.to_be_bytes()).unwrap();
+        db.meta.insert(FORMAT_KEY, 3u32.to_be_bytes()).unwrap();
         db.db.persist(fjall::PersistMode::SyncAll).unwrap();
         drop(db);
         let e = open(&dir, None, opts()).unwrap_err();
@@ -252,14 +300,29 @@ mod tests {
             matches!(
                 e,
                 StoreError::UnsupportedVersion {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                     ..
                 }
             ),
             "{e}"
         );
-        assert!(e.to_string().contains("format version 2"));
+        assert!(e.to_string().contains("format version 3"));
+    }
+
+    #[test]
+    fn a_store_of_the_previous_format_is_refused_clearly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("s");
+        let db = open(&dir, None, opts()).unwrap();
+        db.meta.insert(FORMAT_KEY, 1u32.to_be_bytes()).unwrap();
+        db.db.persist(fjall::PersistMode::SyncAll).unwrap();
+        drop(db);
+        let e = open(&dir, None, opts()).unwrap_err();
+        assert!(
+            matches!(e, StoreError::UnsupportedVersion { found: 1, .. }),
+            "{e}"
+        );
     }
 
     #[test]

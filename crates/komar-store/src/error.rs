@@ -35,7 +35,8 @@ pub enum StoreError {
         /// What is missing or unexpected.
         reason: String,
     },
-    /// The store was written by a newer (or unknown) format version.
+    /// The store was written in another format version (older, newer or
+    /// unknown): it is refused rather than misread.
     #[error(
         "{path}: store format version {found}, this Komar reads version {supported}; \
          use the Komar version that wrote it"

@@ -20,6 +20,7 @@ use crate::engine::Db;
 use crate::error::StoreError;
 use crate::keys::{be_u16, be_u64, printable, split_client, table, MAX_MSG_ID_KEY, SENTINEL};
 use crate::records::{MsgId, OutgoingRecord, SessionState, Skipped, Snapshot, StoredMessage};
+use crate::refs::MsgRef;
 use crate::values;
 
 /// What loading produced: the snapshot for the broker, and the state the
@@ -27,9 +28,12 @@ use crate::values;
 #[derive(Debug)]
 pub(crate) struct Loaded {
     pub(crate) snapshot: Snapshot,
-    pub(crate) refs: HashMap<MsgId, u32>,
+    pub(crate) refs: HashMap<MsgId, MsgRef>,
     /// Highest message id ever stored (0: none).
     pub(crate) max_id: MsgId,
+    /// Per client key prefix, the highest queue position on disk
+    /// (readable or not).
+    pub(crate) queue_tops: HashMap<Vec<u8>, u64>,
 }
 
 /// Call `f` on every entry of `ks`; entries it rejects are recorded as
@@ -131,15 +135,37 @@ pub(crate) fn load(db: &Db) -> Result<Loaded, StoreError> {
         Ok(())
     })?;
 
-    let mut refs: HashMap<MsgId, u32> = HashMap::new();
+    let mut refs: HashMap<MsgId, MsgRef> = HashMap::new();
+    // Messages carried by deliveries (not in `msgs`).
+    let mut carried: HashMap<MsgId, StoredMessage> = HashMap::new();
+    // Check a delivery's message and count the reference.
+    let mut refer = |id: MsgId, body: Option<&[u8]>| -> Result<(), DecodeError> {
+        match body {
+            Some(b) => {
+                let m = values::decode_message_body(b)?;
+                carried.entry(id).or_insert(m);
+            }
+            None if !msgs.contains_key(&id) => {
+                return Err(bad(format!("refers to missing message {id}")));
+            }
+            None => {}
+        }
+        max_id = max_id.max(id);
+        let r = refs.entry(id).or_default();
+        r.n += 1;
+        r.in_table = msgs.contains_key(&id);
+        Ok(())
+    };
+    let mut queue_tops: HashMap<Vec<u8>, u64> = HashMap::new();
     for_each(db, &snap, &db.queue, table::QUEUE, &mut skipped, |k, v| {
         let (client, seq) = split_client(k)?;
         let seq = be_u64(seq, "queue position")?;
-        let d = values::decode_delivery(v)?;
-        if !msgs.contains_key(&d.msg) {
-            return Err(bad(format!("refers to missing message {}", d.msg)));
+        if let Some(prefix) = k.get(..k.len().saturating_sub(8)) {
+            let top = queue_tops.entry(prefix.to_vec()).or_insert(0);
+            *top = (*top).max(seq);
         }
-        *refs.entry(d.msg).or_insert(0) += 1;
+        let (d, body) = values::decode_delivery(v)?;
+        refer(d.msg, body)?;
         let s = sessions.get_mut(client).ok_or_else(|| no_session(client))?;
         s.queue.push((seq, d));
         Ok(())
@@ -148,11 +174,8 @@ pub(crate) fn load(db: &Db) -> Result<Loaded, StoreError> {
     for_each(db, &snap, &db.out, table::OUT, &mut skipped, |k, v| {
         let (client, p) = split_client(k)?;
         let packet_id = pid(p)?;
-        let (state, seq, delivery) = values::decode_outgoing(v)?;
-        if !msgs.contains_key(&delivery.msg) {
-            return Err(bad(format!("refers to missing message {}", delivery.msg)));
-        }
-        *refs.entry(delivery.msg).or_insert(0) += 1;
+        let (state, seq, delivery, body) = values::decode_outgoing(v)?;
+        refer(delivery.msg, body)?;
         let s = sessions.get_mut(client).ok_or_else(|| no_session(client))?;
         s.outgoing.push(OutgoingRecord {
             packet_id,
@@ -200,11 +223,14 @@ pub(crate) fn load(db: &Db) -> Result<Loaded, StoreError> {
     let mut shared: HashMap<MsgId, Arc<StoredMessage>> = HashMap::new();
     let mut orphans = Vec::new();
     for (id, m) in msgs {
-        if refs.get(&id).copied().unwrap_or(0) == 0 {
+        if refs.get(&id).map_or(0, |r| r.n) == 0 {
             orphans.push(id);
         } else {
             shared.insert(id, Arc::new(m));
         }
+    }
+    for (id, m) in carried {
+        shared.entry(id).or_insert_with(|| Arc::new(m));
     }
     let mut sessions: Vec<SessionState> = sessions.into_values().collect();
     for s in &mut sessions {
@@ -232,6 +258,7 @@ pub(crate) fn load(db: &Db) -> Result<Loaded, StoreError> {
         },
         refs,
         max_id,
+        queue_tops,
     })
 }
 
@@ -298,12 +325,15 @@ mod tests {
             .insert(with_suffix(&bad_c, b"a/b"), [1u8, 1, 0])
             .unwrap();
         // A delivery referring to a message that does not exist.
-        let d = values::encode_delivery(&DeliveryRecord {
-            msg: 99,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            sub_ids: vec![],
-        });
+        let d = values::encode_delivery(
+            &DeliveryRecord {
+                msg: 99,
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                sub_ids: vec![],
+            },
+            None,
+        );
         db.queue
             .insert(with_suffix(&good, &1u64.to_be_bytes()), d)
             .unwrap();

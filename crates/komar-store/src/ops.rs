@@ -11,6 +11,11 @@
 //! left with none at the end of a commit is deleted. A message must
 //! therefore be referred to in the same group that puts it. Retained
 //! messages and wills are stored whole and do not take part in this.
+//!
+//! Client identifiers are shared (`Arc<str>`): the broker hands over the
+//! ones it holds, without a copy per op.
+
+use std::sync::Arc;
 
 use komar_proto::{PacketId, TopicFilter, TopicName};
 
@@ -29,12 +34,12 @@ pub enum Op {
     /// state both ways and pending will, releasing the messages they held.
     DeleteSession {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
     },
     /// Add or replace a subscription.
     PutSubscription {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// The topic filter.
         filter: TopicFilter,
         /// Options and identifier.
@@ -43,7 +48,7 @@ pub enum Op {
     /// Remove a subscription (no-op if absent).
     DeleteSubscription {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// The topic filter.
         filter: TopicFilter,
     },
@@ -60,7 +65,7 @@ pub enum Op {
     /// Replaces an entry with the same `seq`.
     Enqueue {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// Position in the session's queue.
         seq: u64,
         /// What to deliver.
@@ -69,7 +74,7 @@ pub enum Op {
     /// Remove a queued delivery (no-op if absent).
     Dequeue {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// Position in the session's queue.
         seq: u64,
     },
@@ -78,7 +83,7 @@ pub enum Op {
     /// flight is `Dequeue` + `PutOutgoing` in one group.
     PutOutgoing {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// The in-flight entry.
         record: OutgoingRecord,
     },
@@ -86,7 +91,7 @@ pub enum Op {
     /// awaiting PUBCOMP). No-op if the packet id is not in flight.
     SetOutgoingState {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// Packet identifier.
         packet_id: PacketId,
         /// The new state.
@@ -95,21 +100,21 @@ pub enum Op {
     /// Forget an in-flight message (PUBACK or PUBCOMP received).
     DeleteOutgoing {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// Packet identifier.
         packet_id: PacketId,
     },
     /// Remember an incoming QoS 2 packet id (PUBREC sent) [MQTT-4.3.3-10].
     AddIncomingQos2 {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// Packet identifier.
         packet_id: PacketId,
     },
     /// Forget an incoming QoS 2 packet id (PUBREL received).
     RemoveIncomingQos2 {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// Packet identifier.
         packet_id: PacketId,
     },
@@ -123,14 +128,14 @@ pub enum Op {
     /// Store a will waiting for its delay.
     PutWill {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
         /// The will and when it is due.
         will: WillRecord,
     },
     /// Forget a pending will (published, or cancelled by a reconnect).
     DeleteWill {
         /// Client identifier.
-        client_id: String,
+        client_id: Arc<str>,
     },
 }
 

@@ -112,6 +112,7 @@ impl Store {
             options.sync,
             loaded.refs,
             loaded.max_id,
+            loaded.queue_tops,
             options.batch_bytes,
         );
         let ch = chan.clone();

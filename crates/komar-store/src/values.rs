@@ -368,19 +368,46 @@ pub(crate) fn decode_subscription(b: &[u8]) -> Result<SubscriptionRecord, Decode
     Ok(SubscriptionRecord { options, id })
 }
 
-fn put_delivery(out: &mut Vec<u8>, d: &DeliveryRecord) {
+/// Delivery flag: the message itself follows the delivery, to the end of
+/// the value (format 2).
+const D_INLINE: u8 = 0x08;
+
+/// The body of a message carried in a delivery value: the message as
+/// `msgs` stores it, without the version byte.
+pub(crate) fn message_body(m: &StoredMessage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + m.topic.as_str().len() + m.payload.len());
+    put_message(&mut out, m, true);
+    out
+}
+
+/// Read a message body carried in a delivery value.
+pub(crate) fn decode_message_body(b: &[u8]) -> Result<StoredMessage, DecodeError> {
+    let mut r = Reader::new(b);
+    let m = message(&mut r, None)?;
+    r.finish("carried message")?;
+    Ok(m)
+}
+
+fn put_delivery(out: &mut Vec<u8>, d: &DeliveryRecord, body: Option<&[u8]>) {
     put_varint(out, d.msg);
-    out.push(d.qos.as_u8() | (u8::from(d.retain) << 2));
+    let inline = if body.is_some() { D_INLINE } else { 0 };
+    out.push(d.qos.as_u8() | (u8::from(d.retain) << 2) | inline);
     put_varint(out, d.sub_ids.len() as u64);
     for id in &d.sub_ids {
         put_varint(out, u64::from(*id));
     }
+    if let Some(b) = body {
+        out.extend_from_slice(b);
+    }
 }
 
-fn delivery(r: &mut Reader<'_>) -> Result<DeliveryRecord, DecodeError> {
+/// A delivery and the body of the message it carries, if it does (the
+/// rest of the value, checked only when decoded with
+/// [`decode_message_body`]).
+fn delivery<'a>(r: &mut Reader<'a>) -> Result<(DeliveryRecord, Option<&'a [u8]>), DecodeError> {
     let msg: MsgId = r.varint("message id")?;
     let flags = r.u8("delivery flags")?;
-    if flags & !0x07 != 0 {
+    if flags & !0x0F != 0 {
         return Err(bad(format!(
             "delivery flags 0x{flags:02x}: reserved bits set"
         )));
@@ -393,24 +420,36 @@ fn delivery(r: &mut Reader<'_>) -> Result<DeliveryRecord, DecodeError> {
     for _ in 0..n {
         sub_ids.push(r.varint_u32("subscription id")?);
     }
-    Ok(DeliveryRecord {
+    let body = if flags & D_INLINE != 0 {
+        let rest = r.take(r.remaining(), "carried message")?;
+        if rest.is_empty() {
+            return Err(bad("carried message missing"));
+        }
+        Some(rest)
+    } else {
+        None
+    };
+    let d = DeliveryRecord {
         msg,
         qos: qos(flags & 0x03, "delivery")?,
         retain: flags & 0x04 != 0,
         sub_ids,
-    })
+    };
+    Ok((d, body))
 }
 
-/// A queue entry value.
-pub(crate) fn encode_delivery(d: &DeliveryRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16);
+/// A queue entry value; `body` is the message's body when the entry
+/// carries it (instead of referring to `msgs`).
+pub(crate) fn encode_delivery(d: &DeliveryRecord, body: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + body.map_or(0, <[u8]>::len));
     out.push(RECORD_V1);
-    put_delivery(&mut out, d);
+    put_delivery(&mut out, d, body);
     out
 }
 
-/// Read a queue entry value.
-pub(crate) fn decode_delivery(b: &[u8]) -> Result<DeliveryRecord, DecodeError> {
+/// Read a queue entry value: the delivery and the body of the message
+/// it carries, if it does.
+pub(crate) fn decode_delivery(b: &[u8]) -> Result<(DeliveryRecord, Option<&[u8]>), DecodeError> {
     let mut r = Reader::new(b);
     check_version(&mut r, "queued delivery")?;
     let d = delivery(&mut r)?;
@@ -426,18 +465,28 @@ fn state_byte(s: OutState) -> u8 {
     }
 }
 
-/// An in-flight entry value (the packet id is in the key).
-pub(crate) fn encode_outgoing(state: OutState, seq: u64, d: &DeliveryRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(20);
+/// An in-flight entry value (the packet id is in the key); `body` as for
+/// [`encode_delivery`].
+pub(crate) fn encode_outgoing(
+    state: OutState,
+    seq: u64,
+    d: &DeliveryRecord,
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20 + body.map_or(0, <[u8]>::len));
     out.push(RECORD_V1);
     out.push(state_byte(state));
     put_varint(&mut out, seq);
-    put_delivery(&mut out, d);
+    put_delivery(&mut out, d, body);
     out
 }
 
-/// Read an in-flight entry value: state, send order and delivery.
-pub(crate) fn decode_outgoing(b: &[u8]) -> Result<(OutState, u64, DeliveryRecord), DecodeError> {
+/// An in-flight entry as read: state, send order, delivery and the body
+/// of the message it carries, if it does.
+pub(crate) type Outgoing<'a> = (OutState, u64, DeliveryRecord, Option<&'a [u8]>);
+
+/// Read an in-flight entry value.
+pub(crate) fn decode_outgoing(b: &[u8]) -> Result<Outgoing<'_>, DecodeError> {
     let mut r = Reader::new(b);
     check_version(&mut r, "in-flight entry")?;
     let state = match r.u8("in-flight state")? {
@@ -447,9 +496,9 @@ pub(crate) fn decode_outgoing(b: &[u8]) -> Result<(OutState, u64, DeliveryRecord
         v => return Err(bad(format!("unknown in-flight state {v}"))),
     };
     let seq = r.varint("send order")?;
-    let d = delivery(&mut r)?;
+    let (d, body) = delivery(&mut r)?;
     r.finish("in-flight entry")?;
-    Ok((state, seq, d))
+    Ok((state, seq, d, body))
 }
 
 /// The value of an incoming QoS 2 marker.
@@ -553,11 +602,11 @@ mod tests {
                 Box::new(|b| decode_session("c", b).is_ok()),
             ),
             (
-                encode_delivery(&d),
+                encode_delivery(&d, None),
                 Box::new(|b| decode_delivery(b).is_ok()),
             ),
             (
-                encode_outgoing(OutState::AwaitPubRec, 9, &d),
+                encode_outgoing(OutState::AwaitPubRec, 9, &d, None),
                 Box::new(|b| decode_outgoing(b).is_ok()),
             ),
             (
@@ -592,6 +641,38 @@ mod tests {
         assert!(decode_subscription(&[RECORD_V1, 0x30, 0]).is_err());
         assert!(decode_session("c", &[RECORD_V1, 6, 0, 0, 0, 0, 0]).is_err());
         assert!(decode_incoming(&[RECORD_V1, 0]).is_err());
+    }
+
+    #[test]
+    fn a_carried_message_round_trips_and_every_truncation_is_an_error() {
+        let m = sample();
+        let body = message_body(&m);
+        let d = DeliveryRecord {
+            msg: 300,
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            sub_ids: vec![7],
+        };
+        let q = encode_delivery(&d, Some(&body));
+        let (back, carried) = decode_delivery(&q).unwrap();
+        assert_eq!(back, d);
+        assert_eq!(decode_message_body(carried.unwrap()).unwrap(), m);
+        let o = encode_outgoing(OutState::AwaitPubAck, 4, &d, Some(&body));
+        let (state, seq, back, carried) = decode_outgoing(&o).unwrap();
+        assert_eq!((state, seq, back), (OutState::AwaitPubAck, 4, d));
+        assert_eq!(decode_message_body(carried.unwrap()).unwrap(), m);
+        for v in [&q, &o] {
+            for cut in 0..v.len() {
+                let t = &v[..cut];
+                let whole = |b: Option<&[u8]>| b.is_some_and(|b| decode_message_body(b).is_ok());
+                let ok = if std::ptr::eq(v, &q) {
+                    decode_delivery(t).is_ok_and(|(_, b)| whole(b))
+                } else {
+                    decode_outgoing(t).is_ok_and(|(_, _, _, b)| whole(b))
+                };
+                assert!(!ok, "cut at {cut} of {}", v.len());
+            }
+        }
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The writer thread: takes queued operation groups in batches, applies
-//! each batch in one engine transaction (group commit), commits it at the
-//! store's durability level and only then resolves the groups' [`Durable`]
-//! handles. All engine IO of the write path happens here, never on the
+//! each batch as one atomic engine batch (group commit, built in
+//! [`Pending`]), commits it at the store's durability level and only then
+//! resolves the groups' [`Durable`] handles. All engine IO of the write path happens here, never on the
 //! caller's (async runtime) thread.
 //!
 //! It also keeps the reference counts of stored messages (rebuilt at
-//! load): a delivery added takes a reference, a delivery removed releases
-//! one, and at the end of a batch every message left without references
-//! is deleted in that same batch.
+//! load) and decides where a message is kept ([`Refs`]): a delivery added
+//! takes a reference, a delivery removed releases one, and at the end of a
+//! batch every message left without references is deleted in that same
+//! batch.
 //!
 //! A group that fails validation is rejected whole before any of it is
 //! applied. An engine error while applying or committing fails the whole
@@ -17,19 +18,21 @@
 //!
 //! [`Durable`]: crate::Durable
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use fjall::{PersistMode, Readable, SingleWriterTxKeyspace, SingleWriterWriteTx};
+use fjall::PersistMode;
 use komar_proto::PacketId;
 
 use crate::channel::{Channel, Job};
 use crate::durable::Completer;
-use crate::engine::Db;
+use crate::engine::{Db, Table};
 use crate::error::StoreError;
-use crate::keys::{client_prefix, with_suffix, MAX_MSG_ID_KEY};
+use crate::keys::{client_prefix, with_suffix};
 use crate::ops::Op;
+use crate::pending::Pending;
 use crate::records::MsgId;
+use crate::refs::{find_carried, MsgRef, Refs};
 use crate::values;
 
 /// The largest key the engine accepts.
@@ -44,62 +47,14 @@ pub(crate) struct Writer {
     refs: Refs,
     failed: Option<String>,
     max_batch_bytes: usize,
-}
-
-/// Reference counts of stored messages, and the messages whose count
-/// reached zero in the batch being built.
-#[derive(Debug, Default)]
-struct Refs {
-    counts: HashMap<MsgId, u32>,
-    released: Vec<MsgId>,
-    /// Highest message id written to `meta` so far.
-    max_id: MsgId,
-    /// Highest message id put in the batch being built.
-    batch_max_id: MsgId,
-}
-
-impl Refs {
-    fn acquire(&mut self, id: MsgId) {
-        *self.counts.entry(id).or_insert(0) += 1;
-    }
-
-    fn release(&mut self, id: MsgId) {
-        if let Some(n) = self.counts.get_mut(&id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.released.push(id);
-            }
-        }
-    }
-
-    /// Release the message a stored queue or in-flight value refers to. An
-    /// unreadable value releases nothing (its message, if any, stays until
-    /// the next open collects it).
-    fn release_value(&mut self, value: &[u8], outgoing: bool) {
-        let msg = if outgoing {
-            values::decode_outgoing(value).ok().map(|(_, _, d)| d.msg)
-        } else {
-            values::decode_delivery(value).ok().map(|d| d.msg)
-        };
-        if let Some(id) = msg {
-            self.release(id);
-        }
-    }
-
-    /// Delete messages whose last reference went in this batch, and
-    /// record a new highest message id.
-    fn collect(&mut self, db: &Db, tx: &mut SingleWriterWriteTx<'_>) {
-        if self.batch_max_id > self.max_id {
-            self.max_id = self.batch_max_id;
-            tx.insert(&db.meta, MAX_MSG_ID_KEY, self.max_id.to_be_bytes());
-        }
-        for id in std::mem::take(&mut self.released) {
-            if self.counts.get(&id) == Some(&0) {
-                self.counts.remove(&id);
-                tx.remove(&db.msgs, id.to_be_bytes());
-            }
-        }
-    }
+    /// The batch being built (kept to reuse its memory).
+    pending: Pending,
+    /// Per group: how often it refers to each message it puts.
+    put_refs: HashMap<MsgId, u32>,
+    /// Per client key prefix, the highest queue position that may be
+    /// stored: a new entry above it replaces nothing, so it needs no read.
+    /// A client not in it has no stored queue entry.
+    queue_tops: HashMap<Vec<u8>, u64>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -118,8 +73,9 @@ impl Writer {
     pub(crate) fn new(
         db: Db,
         sync: bool,
-        refs: HashMap<MsgId, u32>,
+        refs: HashMap<MsgId, MsgRef>,
         max_id: MsgId,
+        queue_tops: HashMap<Vec<u8>, u64>,
         max_batch_bytes: usize,
     ) -> Writer {
         Writer {
@@ -129,14 +85,12 @@ impl Writer {
             } else {
                 PersistMode::Buffer
             },
-            refs: Refs {
-                counts: refs,
-                released: Vec::new(),
-                max_id,
-                batch_max_id: 0,
-            },
+            refs: Refs::new(refs, max_id),
             failed: None,
             max_batch_bytes,
+            pending: Pending::default(),
+            put_refs: HashMap::new(),
+            queue_tops,
         }
     }
 
@@ -166,9 +120,10 @@ impl Writer {
             return;
         }
         let flush = jobs.iter().any(|j| matches!(j, Job::Flush { .. }));
-        let mut tx = self.db.db.write_tx().durability(Some(self.mode));
+        let tx = &mut self.pending;
+        tx.clear();
         let mut waiting: Vec<Completer> = Vec::with_capacity(jobs.len());
-        self.refs.released.clear();
+        self.refs.begin_batch();
         let mut fatal: Option<StoreError> = None;
         for job in jobs.drain(..) {
             match job {
@@ -178,31 +133,39 @@ impl Writer {
                 }
                 Job::Flush { done } => waiting.push(done),
                 Job::Group { ops, done, .. } => {
-                    if let Err(e) = validate(&self.refs, &ops) {
+                    if let Err(e) = validate(&self.refs, &ops, &mut self.put_refs) {
                         done.complete(Err(e));
                         continue;
                     }
                     for op in ops {
-                        if let Err(e) = apply(&self.db, &mut self.refs, &mut tx, op) {
+                        let single = |id: MsgId| self.put_refs.get(&id) == Some(&1);
+                        let state = State {
+                            db: &self.db,
+                            refs: &mut self.refs,
+                            tx,
+                            queue_tops: &mut self.queue_tops,
+                        };
+                        if let Err(e) = apply(state, op, single) {
                             fatal = Some(StoreError::engine(&self.db.path, "applying a batch", e));
                             break;
                         }
                     }
+                    self.refs.end_group();
                     waiting.push(done);
                 }
             }
         }
         let result = match fatal {
             Some(e) => {
-                tx.rollback();
+                tx.clear();
                 Err(e)
             }
             None => {
-                self.refs.collect(&self.db, &mut tx);
-                tx.commit()
+                self.refs.collect(tx);
+                tx.commit(&self.db, self.mode)
                     .map_err(|e| StoreError::engine(&self.db.path, "committing a batch", e))
                     .and_then(|()| {
-                        // A transaction that wrote nothing does not touch the
+                        // A batch that wrote nothing does not touch the
                         // journal, so a flush syncs explicitly.
                         if flush {
                             self.db.db.persist(PersistMode::SyncAll).map_err(|e| {
@@ -224,9 +187,10 @@ impl Writer {
 }
 
 /// Reject a group that would leave the store inconsistent, before any
-/// of it is applied.
-fn validate(refs: &Refs, ops: &[Op]) -> Result<(), StoreError> {
-    let mut put_here: HashSet<MsgId> = HashSet::new();
+/// of it is applied; count in `put_refs` how often the group refers to
+/// each message it puts.
+fn validate(refs: &Refs, ops: &[Op], put_refs: &mut HashMap<MsgId, u32>) -> Result<(), StoreError> {
+    put_refs.clear();
     for op in ops {
         if let Some(c) = op.client_id() {
             if c.len() + 2 + 8 > MAX_KEY {
@@ -241,7 +205,7 @@ fn validate(refs: &Refs, ops: &[Op]) -> Result<(), StoreError> {
         }
         match op {
             Op::PutMessage { id, .. } => {
-                put_here.insert(*id);
+                put_refs.entry(*id).or_insert(0);
             }
             Op::PutSubscription {
                 client_id, filter, ..
@@ -256,46 +220,68 @@ fn validate(refs: &Refs, ops: &[Op]) -> Result<(), StoreError> {
             _ => {}
         }
         if let Some(id) = op.references() {
-            if !put_here.contains(&id) && !refs.counts.contains_key(&id) {
-                return Err(StoreError::InvalidOp(format!(
-                    "a delivery refers to message {id}, which is not stored \
-                     (put it in the same group)"
-                )));
+            match put_refs.get_mut(&id) {
+                Some(n) => *n += 1,
+                None if refs.knows(id) => {}
+                None => {
+                    return Err(StoreError::InvalidOp(format!(
+                        "a delivery refers to message {id}, which is not stored \
+                         (put it in the same group)"
+                    )))
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Apply one op to the batch being built.
-fn apply(db: &Db, refs: &mut Refs, tx: &mut SingleWriterWriteTx<'_>, op: Op) -> EngineResult<()> {
+/// What applying an op changes.
+struct State<'a> {
+    db: &'a Db,
+    refs: &'a mut Refs,
+    tx: &'a mut Pending,
+    queue_tops: &'a mut HashMap<Vec<u8>, u64>,
+}
+
+/// Apply one op to the batch being built. `single(id)`: the group refers
+/// once to message `id`, which it puts.
+fn apply(state: State<'_>, op: Op, single: impl Fn(MsgId) -> bool) -> EngineResult<()> {
+    let State {
+        db,
+        refs,
+        tx,
+        queue_tops,
+    } = state;
     // Validation checked the client identifier's length.
     let prefix = |c: &str| client_prefix(c).unwrap_or_default();
     match op {
         Op::PutSession(s) => {
             tx.insert(
-                &db.sessions,
+                Table::Sessions,
                 prefix(&s.client_id),
                 values::encode_session(&s),
             );
         }
         Op::DeleteSession { client_id } => {
             let p = prefix(&client_id);
-            tx.remove(&db.sessions, p.clone());
-            tx.remove(&db.wills, p.clone());
-            for (k, _) in scan(tx, &db.subs, &p)? {
-                tx.remove(&db.subs, k);
+            tx.remove(Table::Sessions, p.clone());
+            tx.remove(Table::Wills, p.clone());
+            for (k, _) in tx.scan(db, Table::Subs, &p)? {
+                tx.remove(Table::Subs, k);
             }
-            for (k, _) in scan(tx, &db.incoming, &p)? {
-                tx.remove(&db.incoming, k);
+            for (k, _) in tx.scan(db, Table::In, &p)? {
+                tx.remove(Table::In, k);
             }
-            for (k, v) in scan(tx, &db.queue, &p)? {
-                refs.release_value(&v, false);
-                tx.remove(&db.queue, k);
+            for (k, v) in tx.scan(db, Table::Queue, &p)? {
+                refs.release_value(v, false);
+                tx.remove(Table::Queue, k);
             }
-            for (k, v) in scan(tx, &db.out, &p)? {
-                refs.release_value(&v, true);
-                tx.remove(&db.out, k);
+            // Nothing of its queue is left: any position is new again
+            // (and the map holds only clients with a session).
+            queue_tops.remove(p.as_slice());
+            for (k, v) in tx.scan(db, Table::Out, &p)? {
+                refs.release_value(v, true);
+                tx.remove(Table::Out, k);
             }
         }
         Op::PutSubscription {
@@ -304,48 +290,70 @@ fn apply(db: &Db, refs: &mut Refs, tx: &mut SingleWriterWriteTx<'_>, op: Op) -> 
             record,
         } => {
             let k = with_suffix(&prefix(&client_id), filter.as_str().as_bytes());
-            tx.insert(&db.subs, k, values::encode_subscription(&record));
+            tx.insert(Table::Subs, k, values::encode_subscription(&record));
         }
         Op::DeleteSubscription { client_id, filter } => {
             let k = with_suffix(&prefix(&client_id), filter.as_str().as_bytes());
-            tx.remove(&db.subs, k);
+            tx.remove(Table::Subs, k);
         }
         Op::PutMessage { id, message } => {
-            refs.counts.entry(id).or_insert(0);
-            refs.batch_max_id = refs.batch_max_id.max(id);
-            // Collected at the end of the batch unless a delivery
-            // refers to it by then.
-            refs.released.push(id);
-            tx.insert(&db.msgs, id.to_be_bytes(), values::encode_message(&message));
+            refs.put(tx, id, &message, single(id));
         }
         Op::Enqueue {
             client_id,
             seq,
             delivery,
         } => {
-            let k = with_suffix(&prefix(&client_id), &seq.to_be_bytes());
-            if let Some(old) = tx.get(&db.queue, &k)? {
-                refs.release_value(&old, false);
+            let p = prefix(&client_id);
+            let k = with_suffix(&p, &seq.to_be_bytes());
+            let above = match queue_tops.get_mut(p.as_slice()) {
+                Some(top) if seq > *top => {
+                    *top = seq;
+                    true
+                }
+                Some(_) => false,
+                // No entry of this client was on disk at load nor
+                // queued since.
+                None => {
+                    queue_tops.insert(p.clone(), seq);
+                    true
+                }
+            };
+            if !above {
+                if let Some(old) = tx.get(db, Table::Queue, &k)? {
+                    refs.release_value(old, false);
+                }
             }
-            refs.acquire(delivery.msg);
-            tx.insert(&db.queue, k, values::encode_delivery(&delivery));
+            let body = refs.acquire(delivery.msg, || find_carried(db, tx, &p, delivery.msg));
+            tx.insert(
+                Table::Queue,
+                k,
+                values::encode_delivery(&delivery, body.as_deref()),
+            );
         }
         Op::Dequeue { client_id, seq } => {
             let k = with_suffix(&prefix(&client_id), &seq.to_be_bytes());
-            if let Some(old) = tx.take(&db.queue, k)? {
-                refs.release_value(&old, false);
+            if let Some(old) = tx.take(db, Table::Queue, k)? {
+                refs.release_value(old, false);
             }
         }
         Op::PutOutgoing { client_id, record } => {
-            let k = pid_key(&prefix(&client_id), record.packet_id);
-            if let Some(old) = tx.get(&db.out, &k)? {
-                refs.release_value(&old, true);
+            let p = prefix(&client_id);
+            let k = pid_key(&p, record.packet_id);
+            if let Some(old) = tx.get(db, Table::Out, &k)? {
+                refs.release_value(old, true);
             }
-            refs.acquire(record.delivery.msg);
+            let msg = record.delivery.msg;
+            let body = refs.acquire(msg, || find_carried(db, tx, &p, msg));
             tx.insert(
-                &db.out,
+                Table::Out,
                 k,
-                values::encode_outgoing(record.state, record.seq, &record.delivery),
+                values::encode_outgoing(
+                    record.state,
+                    record.seq,
+                    &record.delivery,
+                    body.as_deref(),
+                ),
             );
         }
         Op::SetOutgoingState {
@@ -354,10 +362,11 @@ fn apply(db: &Db, refs: &mut Refs, tx: &mut SingleWriterWriteTx<'_>, op: Op) -> 
             state,
         } => {
             let k = pid_key(&prefix(&client_id), packet_id);
-            if let Some(old) = tx.get(&db.out, &k)? {
+            if let Some(old) = tx.get(db, Table::Out, &k)? {
                 // An unreadable entry is left as it is (reported at load).
-                if let Ok((_, seq, d)) = values::decode_outgoing(&old) {
-                    tx.insert(&db.out, k, values::encode_outgoing(state, seq, &d));
+                if let Ok((_, seq, d, body)) = values::decode_outgoing(&old) {
+                    let v = values::encode_outgoing(state, seq, &d, body);
+                    tx.insert(Table::Out, k, v);
                 }
             }
         }
@@ -366,8 +375,8 @@ fn apply(db: &Db, refs: &mut Refs, tx: &mut SingleWriterWriteTx<'_>, op: Op) -> 
             packet_id,
         } => {
             let k = pid_key(&prefix(&client_id), packet_id);
-            if let Some(old) = tx.take(&db.out, k)? {
-                refs.release_value(&old, true);
+            if let Some(old) = tx.take(db, Table::Out, k)? {
+                refs.release_value(old, true);
             }
         }
         Op::AddIncomingQos2 {
@@ -375,29 +384,29 @@ fn apply(db: &Db, refs: &mut Refs, tx: &mut SingleWriterWriteTx<'_>, op: Op) -> 
             packet_id,
         } => {
             let k = pid_key(&prefix(&client_id), packet_id);
-            tx.insert(&db.incoming, k, values::encode_incoming());
+            tx.insert(Table::In, k, values::encode_incoming());
         }
         Op::RemoveIncomingQos2 {
             client_id,
             packet_id,
         } => {
-            tx.remove(&db.incoming, pid_key(&prefix(&client_id), packet_id));
+            tx.remove(Table::In, pid_key(&prefix(&client_id), packet_id));
         }
         Op::PutRetained(m) => {
             tx.insert(
-                &db.retained,
+                Table::Retained,
                 m.topic.as_str().as_bytes(),
                 values::encode_retained(&m),
             );
         }
         Op::ClearRetained { topic } => {
-            tx.remove(&db.retained, topic.as_str().as_bytes());
+            tx.remove(Table::Retained, topic.as_str().as_bytes());
         }
         Op::PutWill { client_id, will } => {
-            tx.insert(&db.wills, prefix(&client_id), values::encode_will(&will));
+            tx.insert(Table::Wills, prefix(&client_id), values::encode_will(&will));
         }
         Op::DeleteWill { client_id } => {
-            tx.remove(&db.wills, prefix(&client_id));
+            tx.remove(Table::Wills, prefix(&client_id));
         }
     }
     Ok(())
@@ -415,18 +424,6 @@ fn check_topic(t: &str) -> Result<(), StoreError> {
 
 fn pid_key(prefix: &[u8], pid: PacketId) -> Vec<u8> {
     with_suffix(prefix, &pid.get().to_be_bytes())
-}
-
-/// Entries of one session in `ks` as the transaction sees them (its own
-/// writes included), collected first so the transaction can change them.
-fn scan(
-    tx: &SingleWriterWriteTx<'_>,
-    ks: &SingleWriterTxKeyspace,
-    prefix: &[u8],
-) -> EngineResult<Vec<(fjall::UserKey, fjall::UserValue)>> {
-    tx.prefix(ks, prefix)
-        .map(fjall::Guard::into_inner)
-        .collect()
 }
 
 fn complete(job: Job, result: Result<(), StoreError>) {

@@ -29,7 +29,7 @@ fn populate(dir: &Path) {
                 vec![
                     Op::PutSession(session(&c)),
                     Op::PutSubscription {
-                        client_id: c.clone(),
+                        client_id: c.as_str().into(),
                         filter: TopicFilter::new("a/#").unwrap(),
                         record: SubscriptionRecord {
                             options: SubscriptionOptions::qos(QoS::AtLeastOnce),
@@ -41,12 +41,12 @@ fn populate(dir: &Path) {
                         message: msg("a/b", &"p".repeat(100)),
                     },
                     Op::Enqueue {
-                        client_id: c.clone(),
+                        client_id: c.as_str().into(),
                         seq: 1,
                         delivery: delivery(id),
                     },
                     Op::PutWill {
-                        client_id: c,
+                        client_id: c.as_str().into(),
                         will: WillRecord {
                             due: UnixTime(1),
                             message: msg("w", "x"),

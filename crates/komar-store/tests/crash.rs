@@ -46,23 +46,23 @@ fn group(store: &Store, n: u64) -> Vec<Op> {
             message: msg(&format!("q/{}", n % CLIENTS), &n.to_string()),
         },
         Op::Enqueue {
-            client_id: client(n),
+            client_id: client(n).into(),
             seq: n,
             delivery: delivery(id),
         },
         Op::AddIncomingQos2 {
-            client_id: client(n),
+            client_id: client(n).into(),
             packet_id: pid(n),
         },
         Op::PutRetained(msg(&format!("r/{}", n % TOPICS), &n.to_string())),
     ];
     if let Some(old) = n.checked_sub(KEEP) {
         ops.push(Op::Dequeue {
-            client_id: client(old),
+            client_id: client(old).into(),
             seq: old,
         });
         ops.push(Op::RemoveIncomingQos2 {
-            client_id: client(old),
+            client_id: client(old).into(),
             packet_id: pid(old),
         });
     }

@@ -286,7 +286,7 @@ impl Model {
                     }
                 }
                 ops.push(Op::DeleteSession {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                 });
             }
             A::PutSub { c, f, opts, id } => {
@@ -307,7 +307,7 @@ impl Model {
                     .subs
                     .insert(f.as_str().to_owned(), (f.clone(), record));
                 ops.push(Op::PutSubscription {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     filter: f,
                     record,
                 });
@@ -318,7 +318,7 @@ impl Model {
                     cl.subs.remove(f.as_str());
                 }
                 ops.push(Op::DeleteSubscription {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     filter: f,
                 });
             }
@@ -347,7 +347,7 @@ impl Model {
                     self.release(old.msg);
                 }
                 ops.push(Op::Enqueue {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     seq: u64::from(seq),
                     delivery: d,
                 });
@@ -361,7 +361,7 @@ impl Model {
                     self.release(old.msg);
                 }
                 ops.push(Op::Dequeue {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     seq: u64::from(seq),
                 });
             }
@@ -400,7 +400,7 @@ impl Model {
                     e.0 = state(s);
                 }
                 ops.push(Op::SetOutgoingState {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     packet_id: pid(p),
                     state: state(s),
                 });
@@ -414,7 +414,7 @@ impl Model {
                     self.release(d.msg);
                 }
                 ops.push(Op::DeleteOutgoing {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     packet_id: pid(p),
                 });
             }
@@ -425,7 +425,7 @@ impl Model {
                     .incoming
                     .insert(p);
                 ops.push(Op::AddIncomingQos2 {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     packet_id: pid(p),
                 });
             }
@@ -434,7 +434,7 @@ impl Model {
                     cl.incoming.remove(&p);
                 }
                 ops.push(Op::RemoveIncomingQos2 {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     packet_id: pid(p),
                 });
             }
@@ -457,7 +457,7 @@ impl Model {
                 };
                 self.clients.entry(client(c)).or_default().will = Some(will.clone());
                 ops.push(Op::PutWill {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                     will,
                 });
             }
@@ -466,7 +466,7 @@ impl Model {
                     cl.will = None;
                 }
                 ops.push(Op::DeleteWill {
-                    client_id: client(c),
+                    client_id: client(c).into(),
                 });
             }
         }
@@ -492,7 +492,7 @@ impl Model {
             self.release(old.msg);
         }
         ops.push(Op::PutOutgoing {
-            client_id: client(c),
+            client_id: client(c).into(),
             record: OutgoingRecord {
                 packet_id: pid(p),
                 state: s,

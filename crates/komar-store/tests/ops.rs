@@ -159,6 +159,124 @@ fn a_message_for_many_sessions_is_stored_once_and_collected_after_the_last_ack()
 }
 
 #[test]
+fn a_message_for_one_delivery_travels_with_it_into_flight_and_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = open(&tmp.path().join("s"));
+    let id = store.next_message_id();
+    let m = msg("sensors/2", "19.0");
+    apply(
+        &store,
+        vec![
+            Op::PutSession(session("a")),
+            Op::PutMessage {
+                id,
+                message: m.clone(),
+            },
+            Op::Enqueue {
+                client_id: "a".into(),
+                seq: 1,
+                delivery: delivery(id),
+            },
+        ],
+    );
+    let (store, snap) = reopen(store);
+    assert_eq!(**snap.message(id).unwrap(), m);
+    assert_eq!(snap.sessions[0].queue.len(), 1);
+    // Moved into flight (the group that dequeues it puts it in flight).
+    let out = OutgoingRecord {
+        packet_id: pid(5),
+        state: OutState::AwaitPubRec,
+        seq: 1,
+        delivery: delivery(id),
+    };
+    apply(
+        &store,
+        vec![
+            Op::Dequeue {
+                client_id: "a".into(),
+                seq: 1,
+            },
+            Op::PutOutgoing {
+                client_id: "a".into(),
+                record: out.clone(),
+            },
+        ],
+    );
+    let (store, snap) = reopen(store);
+    assert!(snap.sessions[0].queue.is_empty());
+    assert_eq!(snap.sessions[0].outgoing, [out]);
+    assert_eq!(**snap.message(id).unwrap(), m);
+    apply(
+        &store,
+        vec![Op::SetOutgoingState {
+            client_id: "a".into(),
+            packet_id: pid(5),
+            state: OutState::AwaitPubComp,
+        }],
+    );
+    let (store, snap) = reopen(store);
+    assert_eq!(snap.sessions[0].outgoing[0].state, OutState::AwaitPubComp);
+    assert_eq!(**snap.message(id).unwrap(), m);
+    apply(
+        &store,
+        vec![Op::DeleteOutgoing {
+            client_id: "a".into(),
+            packet_id: pid(5),
+        }],
+    );
+    let (store, snap) = reopen(store);
+    assert!(snap.messages.is_empty() && snap.sessions[0].outgoing.is_empty());
+    assert_eq!(snap.orphans_removed, 0);
+    assert!(store.next_message_id() > id);
+}
+
+#[test]
+fn a_message_one_delivery_carries_can_be_referred_to_again_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = open(&tmp.path().join("s"));
+    let id = store.next_message_id();
+    let m = msg("t", "x");
+    apply(
+        &store,
+        vec![
+            Op::PutSession(session("a")),
+            Op::PutSession(session("b")),
+            Op::PutMessage {
+                id,
+                message: m.clone(),
+            },
+            Op::Enqueue {
+                client_id: "a".into(),
+                seq: 1,
+                delivery: delivery(id),
+            },
+        ],
+    );
+    // Not done by the broker, but allowed: another session refers to it
+    // in a later group, then the first delivery goes.
+    apply(
+        &store,
+        vec![Op::Enqueue {
+            client_id: "b".into(),
+            seq: 9,
+            delivery: delivery(id),
+        }],
+    );
+    apply(
+        &store,
+        vec![Op::Dequeue {
+            client_id: "a".into(),
+            seq: 1,
+        }],
+    );
+    let (store, snap) = reopen(store);
+    assert!(snap.skipped.is_empty(), "{:?}", snap.skipped);
+    assert_eq!(snap.sessions[1].queue.len(), 1);
+    assert_eq!(**snap.message(id).unwrap(), m);
+    drop(store);
+}
+
+#[test]
 fn in_flight_state_both_ways_survives() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, _) = open(&tmp.path().join("s"));

@@ -94,7 +94,7 @@ impl Connection {
                         }
                     },
                 };
-                if let (Some(t), QoS::ExactlyOnce, false) = (ticket.as_ref(), d.qos, holding) {
+                if let (Some(t), QoS::ExactlyOnce, false) = (ticket.as_mut(), d.qos, holding) {
                     if stored.is_some() {
                         out.hold(t.durable());
                         holding = true;

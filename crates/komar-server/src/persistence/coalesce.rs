@@ -19,100 +19,88 @@
 //! - `PutMessage(id)` goes when no op left refers to `id` (a message is
 //!   always put in the group of its first reference, so a later batch
 //!   never refers to a message only this one put);
-//! - nothing is matched across a `DeleteSession(c)` for `c`.
+//! - nothing is matched across a `DeleteSession(c)` for `c`;
+//! - ops of one session match only when they carry the same client
+//!   identifier instance (as the core makes them), see `Key`.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use komar_core::PersistOp;
 use komar_proto::PacketId;
 
-type Key<T> = (Arc<str>, T);
+/// A client's state by its identifier *instance* (the core gives all ops
+/// of one session the same `Arc`) and a number (queue position or packet
+/// id). Two instances with the same text never match: a pair left
+/// unmatched is merely written, which is always correct. Hashing the
+/// address instead of the text is cheaper and cannot be steered by
+/// clients.
+#[derive(Clone, Copy)]
+struct Key<'a> {
+    client: &'a Arc<str>,
+    n: u64,
+}
 
-/// The ops of `groups`, in order, without those that cancel out.
-pub fn coalesce(groups: Vec<Vec<PersistOp>>) -> Vec<PersistOp> {
-    let mut ops: Vec<Option<PersistOp>> = groups.into_iter().flatten().map(Some).collect();
-    let mut queued: HashMap<Key<u64>, usize> = HashMap::new();
-    let mut flying: HashMap<Key<PacketId>, Vec<usize>> = HashMap::new();
-    let mut incoming: HashMap<Key<PacketId>, usize> = HashMap::new();
-    let mut retained: HashMap<String, usize> = HashMap::new();
-    for i in 0..ops.len() {
-        let mut cancel: Vec<usize> = Vec::new();
-        match &ops[i] {
-            Some(PersistOp::Enqueue { client_id, seq, .. }) => {
-                queued.insert((client_id.clone(), *seq), i);
-            }
-            Some(PersistOp::Dequeue { client_id, seq }) => {
-                if let Some(j) = queued.remove(&(client_id.clone(), *seq)) {
-                    cancel.extend([j, i]);
-                }
-            }
-            Some(PersistOp::PutOutgoing {
-                client_id,
-                packet_id,
-                ..
-            }) => {
-                flying.insert((client_id.clone(), *packet_id), vec![i]);
-            }
-            Some(PersistOp::SetOutgoingState {
-                client_id,
-                packet_id,
-                ..
-            }) => {
-                if let Some(v) = flying.get_mut(&(client_id.clone(), *packet_id)) {
-                    v.push(i);
-                }
-            }
-            Some(PersistOp::DeleteOutgoing {
-                client_id,
-                packet_id,
-            }) => {
-                if let Some(v) = flying.remove(&(client_id.clone(), *packet_id)) {
-                    cancel.extend(v);
-                    cancel.push(i);
-                }
-            }
-            Some(PersistOp::AddIncomingQos2 {
-                client_id,
-                packet_id,
-            }) => {
-                incoming.insert((client_id.clone(), *packet_id), i);
-            }
-            Some(PersistOp::RemoveIncomingQos2 {
-                client_id,
-                packet_id,
-            }) => {
-                if let Some(j) = incoming.remove(&(client_id.clone(), *packet_id)) {
-                    cancel.extend([j, i]);
-                }
-            }
-            Some(PersistOp::PutRetained(m)) => {
-                if let Some(j) = retained.insert(m.topic.as_str().to_owned(), i) {
-                    cancel.push(j);
-                }
-            }
-            Some(PersistOp::ClearRetained(topic)) => {
-                if let Some(j) = retained.insert(topic.as_str().to_owned(), i) {
-                    cancel.push(j);
-                }
-            }
-            Some(PersistOp::DeleteSession { client_id }) => {
-                queued.retain(|(c, _), _| c != client_id);
-                flying.retain(|(c, _), _| c != client_id);
-                incoming.retain(|(c, _), _| c != client_id);
-            }
-            _ => {}
-        }
-        for j in cancel {
-            if let Some(slot) = ops.get_mut(j) {
-                *slot = None;
-            }
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self.client, other.client) && self.n == other.n
+    }
+}
+
+impl Eq for Key<'_> {}
+
+impl Hash for Key<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(Arc::as_ptr(self.client).cast::<u8>() as usize);
+        state.write_u64(self.n);
+    }
+}
+
+/// A multiplicative hasher for keys no peer chooses (addresses, message
+/// ids, broker-assigned numbers).
+#[derive(Default)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
         }
     }
-    let referenced: HashSet<u64> = ops
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Fast = BuildHasherDefault<Mix>;
+
+fn key(client: &Arc<str>, n: u64) -> Key<'_> {
+    Key { client, n }
+}
+
+fn pid(p: PacketId) -> u64 {
+    u64::from(p.get())
+}
+
+/// `ops` (the groups of a batch, one after the other), in order, without
+/// those that cancel out.
+pub fn coalesce(ops: Vec<PersistOp>) -> Vec<PersistOp> {
+    let keep = cancelled(&ops);
+    let referenced: HashSet<u64, Fast> = ops
         .iter()
-        .flatten()
-        .filter_map(|op| match op {
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .filter_map(|(op, _)| match op {
             PersistOp::Enqueue { msg_id, .. } | PersistOp::PutOutgoing { msg_id, .. } => {
                 Some(*msg_id)
             }
@@ -120,12 +108,102 @@ pub fn coalesce(groups: Vec<Vec<PersistOp>>) -> Vec<PersistOp> {
         })
         .collect();
     ops.into_iter()
-        .flatten()
-        .filter(|op| match op {
-            PersistOp::PutMessage { id, .. } => referenced.contains(id),
-            _ => true,
+        .zip(keep)
+        .filter(|(op, k)| {
+            *k && match op {
+                PersistOp::PutMessage { id, .. } => referenced.contains(id),
+                _ => true,
+            }
         })
+        .map(|(op, _)| op)
         .collect()
+}
+
+/// Which of `ops` stay (`false`: cancelled by a later op).
+fn cancelled(ops: &[PersistOp]) -> Vec<bool> {
+    let mut keep = vec![true; ops.len()];
+    let mut queued: HashMap<Key<'_>, usize, Fast> = HashMap::default();
+    let mut flying: HashMap<Key<'_>, Vec<usize>, Fast> = HashMap::default();
+    let mut incoming: HashMap<Key<'_>, usize, Fast> = HashMap::default();
+    let mut retained: HashMap<&str, usize> = HashMap::new();
+    let cancel = |j: usize, keep: &mut Vec<bool>| {
+        if let Some(k) = keep.get_mut(j) {
+            *k = false;
+        }
+    };
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            PersistOp::Enqueue { client_id, seq, .. } => {
+                queued.insert(key(client_id, *seq), i);
+            }
+            PersistOp::Dequeue { client_id, seq } => {
+                if let Some(j) = queued.remove(&key(client_id, *seq)) {
+                    cancel(j, &mut keep);
+                    cancel(i, &mut keep);
+                }
+            }
+            PersistOp::PutOutgoing {
+                client_id,
+                packet_id,
+                ..
+            } => {
+                flying.insert(key(client_id, pid(*packet_id)), vec![i]);
+            }
+            PersistOp::SetOutgoingState {
+                client_id,
+                packet_id,
+                ..
+            } => {
+                if let Some(v) = flying.get_mut(&key(client_id, pid(*packet_id))) {
+                    v.push(i);
+                }
+            }
+            PersistOp::DeleteOutgoing {
+                client_id,
+                packet_id,
+            } => {
+                if let Some(v) = flying.remove(&key(client_id, pid(*packet_id))) {
+                    for j in v {
+                        cancel(j, &mut keep);
+                    }
+                    cancel(i, &mut keep);
+                }
+            }
+            PersistOp::AddIncomingQos2 {
+                client_id,
+                packet_id,
+            } => {
+                incoming.insert(key(client_id, pid(*packet_id)), i);
+            }
+            PersistOp::RemoveIncomingQos2 {
+                client_id,
+                packet_id,
+            } => {
+                if let Some(j) = incoming.remove(&key(client_id, pid(*packet_id))) {
+                    cancel(j, &mut keep);
+                    cancel(i, &mut keep);
+                }
+            }
+            PersistOp::PutRetained(m) => {
+                if let Some(j) = retained.insert(m.topic.as_str(), i) {
+                    cancel(j, &mut keep);
+                }
+            }
+            PersistOp::ClearRetained(topic) => {
+                if let Some(j) = retained.insert(topic.as_str(), i) {
+                    cancel(j, &mut keep);
+                }
+            }
+            PersistOp::DeleteSession { client_id } => {
+                let other = |k: &Key<'_>| **k.client != **client_id;
+                queued.retain(|k, _| other(k));
+                flying.retain(|k, _| other(k));
+                incoming.retain(|k, _| other(k));
+            }
+            _ => {}
+        }
+    }
+    keep
 }
 
 #[cfg(test)]
@@ -137,8 +215,11 @@ mod tests {
     use komar_core::{Message, Origin};
     use komar_proto::{QoS, TopicName};
 
+    /// One session's client identifier: the same instance every time, as
+    /// the core gives it.
     fn c() -> Arc<str> {
-        Arc::from("c")
+        static C: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("c"));
+        C.clone()
     }
 
     fn msg(topic: &str, payload: &'static [u8]) -> Arc<Message> {
@@ -151,6 +232,11 @@ mod tests {
             expires_at: None,
             origin: Origin::broker(),
         })
+    }
+
+    /// The groups of a batch, one after the other.
+    fn merge(groups: Vec<Vec<PersistOp>>) -> Vec<PersistOp> {
+        coalesce(groups.into_iter().flatten().collect())
     }
 
     fn enqueue(seq: u64, id: u64) -> PersistOp {
@@ -192,7 +278,7 @@ mod tests {
     #[test]
     fn a_delivery_acknowledged_within_the_batch_leaves_nothing() {
         let m = msg("t", b"x");
-        let out = coalesce(vec![
+        let out = merge(vec![
             vec![PersistOp::PutMessage { id: 1, message: m }, enqueue(5, 1)],
             vec![
                 PersistOp::Dequeue {
@@ -212,7 +298,7 @@ mod tests {
     #[test]
     fn what_outlives_the_batch_stays_with_its_message() {
         let m = msg("t", b"x");
-        let out = coalesce(vec![
+        let out = merge(vec![
             vec![PersistOp::PutMessage { id: 1, message: m }, enqueue(5, 1)],
             vec![
                 PersistOp::Dequeue {
@@ -224,7 +310,7 @@ mod tests {
         ]);
         assert_eq!(names(&out), ["PutMessage", "PutOutgoing"]);
         // A dequeue of something stored earlier stays.
-        let out = coalesce(vec![vec![PersistOp::Dequeue {
+        let out = merge(vec![vec![PersistOp::Dequeue {
             client_id: c(),
             seq: 3,
         }]]);
@@ -233,7 +319,7 @@ mod tests {
 
     #[test]
     fn nothing_cancels_across_a_session_deletion() {
-        let out = coalesce(vec![
+        let out = merge(vec![
             vec![enqueue(1, 7)],
             vec![PersistOp::DeleteSession { client_id: c() }],
             vec![PersistOp::Dequeue {
@@ -246,7 +332,7 @@ mod tests {
 
     #[test]
     fn only_the_last_retained_value_of_a_topic_is_written() {
-        let out = coalesce(vec![
+        let out = merge(vec![
             vec![PersistOp::PutRetained(msg("a", b"1"))],
             vec![PersistOp::PutRetained(msg("b", b"1"))],
             vec![PersistOp::PutRetained(msg("a", b"2"))],
@@ -257,9 +343,21 @@ mod tests {
     }
 
     #[test]
+    fn another_instance_of_the_same_identifier_is_not_matched() {
+        let out = merge(vec![
+            vec![enqueue(1, 7)],
+            vec![PersistOp::Dequeue {
+                client_id: Arc::from("c"),
+                seq: 1,
+            }],
+        ]);
+        assert_eq!(names(&out), ["Enqueue", "Dequeue"]);
+    }
+
+    #[test]
     fn a_released_incoming_qos2_id_leaves_nothing() {
         let pid = PacketId::new(4).unwrap();
-        let out = coalesce(vec![
+        let out = merge(vec![
             vec![PersistOp::AddIncomingQos2 {
                 client_id: c(),
                 packet_id: pid,

@@ -75,7 +75,6 @@ fn core_state(s: komar_store::OutState) -> OutState {
 
 /// A core change as a store operation.
 pub fn op(op: PersistOp, now: Instant) -> Op {
-    let id = |c: Arc<str>| c.to_string();
     match op {
         PersistOp::PutSession {
             client_id,
@@ -84,32 +83,29 @@ pub fn op(op: PersistOp, now: Instant) -> Op {
             expires_at,
             username,
         } => Op::PutSession(SessionRecord {
-            client_id: id(client_id),
+            client_id: client_id.to_string(),
             protocol: version,
             expiry_interval,
             expires_at: expires_at.map(UnixTime::from_system_time),
             username: username.as_deref().map(str::to_owned),
         }),
-        PersistOp::DeleteSession { client_id } => Op::DeleteSession {
-            client_id: id(client_id),
-        },
+        PersistOp::DeleteSession { client_id } => Op::DeleteSession { client_id },
         PersistOp::PutSubscription {
             client_id,
             filter,
             options,
             id: sub_id,
         } => Op::PutSubscription {
-            client_id: id(client_id),
+            client_id,
             filter,
             record: SubscriptionRecord {
                 options,
                 id: sub_id,
             },
         },
-        PersistOp::DeleteSubscription { client_id, filter } => Op::DeleteSubscription {
-            client_id: id(client_id),
-            filter,
-        },
+        PersistOp::DeleteSubscription { client_id, filter } => {
+            Op::DeleteSubscription { client_id, filter }
+        }
         PersistOp::PutMessage {
             id: msg_id,
             message,
@@ -125,7 +121,7 @@ pub fn op(op: PersistOp, now: Instant) -> Op {
             retain,
             sub_ids,
         } => Op::Enqueue {
-            client_id: id(client_id),
+            client_id,
             seq,
             delivery: DeliveryRecord {
                 msg: msg_id,
@@ -134,10 +130,7 @@ pub fn op(op: PersistOp, now: Instant) -> Op {
                 sub_ids: sub_ids.to_vec(),
             },
         },
-        PersistOp::Dequeue { client_id, seq } => Op::Dequeue {
-            client_id: id(client_id),
-            seq,
-        },
+        PersistOp::Dequeue { client_id, seq } => Op::Dequeue { client_id, seq },
         PersistOp::PutOutgoing {
             client_id,
             packet_id,
@@ -148,7 +141,7 @@ pub fn op(op: PersistOp, now: Instant) -> Op {
             retain,
             sub_ids,
         } => Op::PutOutgoing {
-            client_id: id(client_id),
+            client_id,
             record: OutgoingRecord {
                 packet_id,
                 state: out_state(state),
@@ -166,7 +159,7 @@ pub fn op(op: PersistOp, now: Instant) -> Op {
             packet_id,
             state,
         } => Op::SetOutgoingState {
-            client_id: id(client_id),
+            client_id,
             packet_id,
             state: out_state(state),
         },
@@ -174,21 +167,21 @@ pub fn op(op: PersistOp, now: Instant) -> Op {
             client_id,
             packet_id,
         } => Op::DeleteOutgoing {
-            client_id: id(client_id),
+            client_id,
             packet_id,
         },
         PersistOp::AddIncomingQos2 {
             client_id,
             packet_id,
         } => Op::AddIncomingQos2 {
-            client_id: id(client_id),
+            client_id,
             packet_id,
         },
         PersistOp::RemoveIncomingQos2 {
             client_id,
             packet_id,
         } => Op::RemoveIncomingQos2 {
-            client_id: id(client_id),
+            client_id,
             packet_id,
         },
         PersistOp::PutRetained(m) => Op::PutRetained(stored_message(&m, now)),
@@ -198,15 +191,13 @@ pub fn op(op: PersistOp, now: Instant) -> Op {
             due,
             message,
         } => Op::PutWill {
-            client_id: id(client_id),
+            client_id,
             will: WillRecord {
                 due: UnixTime::from_system_time(due),
                 message: stored_message(&message, now),
             },
         },
-        PersistOp::DeleteWill { client_id } => Op::DeleteWill {
-            client_id: id(client_id),
-        },
+        PersistOp::DeleteWill { client_id } => Op::DeleteWill { client_id },
     }
 }
 

@@ -53,8 +53,34 @@ pub struct PersistenceConfig {
     pub sync: bool,
 }
 
-/// Groups in order that the store has not taken yet.
-type Backlog = Vec<(Vec<PersistOp>, Durable)>;
+/// Groups in order that the store has not taken yet: their ops, moved
+/// out of the groups' vectors as they arrive (so each vector is freed on
+/// the thread that made it, not on the completer), and their completions.
+#[derive(Default)]
+struct Backlog {
+    ops: Vec<PersistOp>,
+    dones: Vec<Durable>,
+}
+
+impl Backlog {
+    fn is_empty(&self) -> bool {
+        self.dones.is_empty()
+    }
+
+    fn push(&mut self, mut ops: Vec<PersistOp>, done: Durable) {
+        self.ops.append(&mut ops);
+        self.dones.push(done);
+    }
+
+    /// Take everything, leaving room for as much again.
+    fn take(&mut self) -> Backlog {
+        let room = Backlog {
+            ops: Vec::with_capacity(self.ops.len()),
+            dones: Vec::with_capacity(self.dones.len()),
+        };
+        std::mem::replace(self, room)
+    }
+}
 
 /// Groups waiting for their turn.
 #[derive(Default)]
@@ -76,7 +102,7 @@ impl Order {
             return None;
         }
         self.busy = true;
-        Some(std::mem::take(&mut self.backlog))
+        Some(self.backlog.take())
     }
 }
 
@@ -89,15 +115,32 @@ impl Order {
 /// intervals cost throughput, as publishers wait longer for PUBACKs.
 const BATCH_INTERVAL: Duration = Duration::from_millis(1);
 
+/// A value on cache lines of its own (two: the adjacent line is
+/// prefetched with it), so threads updating it do not slow threads using
+/// its neighbours.
+#[repr(align(128))]
+struct Apart<T>(T);
+
+impl<T> std::ops::Deref for Apart<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// A batch with the store: its completion, the groups' durables and when
 /// it started.
 type Sent = (komar_store::Durable, Vec<Durable>, Instant);
 
 /// The store as the broker's [`Persistence`].
 pub struct StoreAdapter {
-    positions: AtomicU64,
-    message_ids: AtomicU64,
-    order: Mutex<Order>,
+    // Updated by every runtime thread for every group: each on cache lines
+    // of its own, apart from the `Arc`'s counts (every ticket holds the
+    // adapter) and from each other.
+    positions: Apart<AtomicU64>,
+    message_ids: Apart<AtomicU64>,
+    order: Apart<Mutex<Order>>,
     /// Signalled whenever a batch is done (for `close`).
     idle: Condvar,
     store: Mutex<Option<Store>>,
@@ -137,7 +180,7 @@ impl Persistence for StoreAdapter {
                     // Nothing before it still waits: done.
                     done.complete(true);
                 } else {
-                    order.backlog.push((ops, done));
+                    order.backlog.push(ops, done);
                 }
                 order.next += 1;
                 let next = order.next;
@@ -156,9 +199,9 @@ impl StoreAdapter {
     /// meanwhile if the merge left nothing to write.
     fn send(&self, mut batch: Backlog) {
         loop {
-            let (groups, dones): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let Backlog { ops, dones } = batch;
             let now = Instant::now();
-            let ops: Vec<komar_store::Op> = coalesce::coalesce(groups)
+            let ops: Vec<komar_store::Op> = coalesce::coalesce(ops)
                 .into_iter()
                 .map(|o| convert::op(o, now))
                 .collect();
@@ -256,9 +299,9 @@ impl StoreAdapter {
         );
         let (tx, rx) = channel();
         let adapter = Arc::new(StoreAdapter {
-            positions: AtomicU64::new(0),
-            message_ids: AtomicU64::new(store.next_message_id()),
-            order: Mutex::new(Order::default()),
+            positions: Apart(AtomicU64::new(0)),
+            message_ids: Apart(AtomicU64::new(store.next_message_id())),
+            order: Apart(Mutex::new(Order::default())),
             idle: Condvar::new(),
             store: Mutex::new(Some(store)),
             completions: Mutex::new(Some(tx)),
