@@ -2,7 +2,7 @@
 # Komar and Debian's Mosquitto side by side, in one invocation: builds Komar
 # in release mode, starts both brokers on free loopback ports, and runs
 # `komar bench` against them alternately (fan-in, fan-out and pairs at QoS 0
-# and 1, then 10,000 idle subscribed connections). Prints each run and a
+# and 1, after 10,000 idle subscribed connections). Prints each run and a
 # summary with Komar/Mosquitto ratios; raw JSON goes to bench/results/.
 #
 #   bench/compare.sh                 # defaults below
@@ -65,10 +65,12 @@ wait_port "$KPORT"; wait_port "$MPORT"
 
 targets=(-t "komar=127.0.0.1:$KPORT@$KPID" -t "mosquitto=127.0.0.1:$MPORT@$MPID")
 echo "== komar $($KOMAR --version | awk '{print $2}') vs $(mosquitto -h | head -1); $(nproc) cores; $ROUNDS rounds; $COUNT messages per run"
-# shellcheck disable=SC2086
-"$KOMAR" bench "${targets[@]}" -q "$QOS" -n "$COUNT" -c "$CLIENTS" --rounds "$ROUNDS" --quiet --json $BENCH_ARGS $SCENARIOS \
-  > "$out/throughput.jsonl"
+# Connections first, on fresh brokers: RSS growth per connection after a
+# throughput run would be hidden by memory the run left allocated.
 if [ "$CONNS" -gt 0 ]; then
   "$KOMAR" bench "${targets[@]}" -c "$CONNS" --hold 2 --quiet --json conn > "$out/connections.jsonl"
 fi
+# shellcheck disable=SC2086
+"$KOMAR" bench "${targets[@]}" -q "$QOS" -n "$COUNT" -c "$CLIENTS" --rounds "$ROUNDS" --quiet --json $BENCH_ARGS $SCENARIOS \
+  > "$out/throughput.jsonl"
 echo "results: $out"

@@ -750,6 +750,54 @@ both_stops!(queued_v311 = queued(4));
 
 both_stops!(queued_v5 = queued(5));
 
+/// With `queue_qos0_messages true`, QoS 0 messages queued for an offline
+/// persistent session are kept across the restart too (Mosquitto keeps
+/// them in its database), in order with the QoS 1 ones.
+async fn queued_qos0(how: Stop) {
+    use rumqttc::QoS;
+    let k = fresh(&format!("{CONF}queue_qos0_messages true\n"));
+    let t = unique("q0");
+    let id = unique("s");
+    let _obs = detached(k.port, Connect::persistent(4, &id), &[(&t, 1)]).await;
+    let mut p = v4::driven(v4::options(&unique("p"), k.port)).await;
+    for n in 0..10 {
+        p.publish(&t, QoS::AtMostOnce, false, format!("q0-{n}"))
+            .await
+            .unwrap();
+        p.publish(&t, QoS::AtLeastOnce, false, format!("q1-{n}"))
+            .await
+            .unwrap();
+    }
+    acks_v4(&mut p, 10, 0).await;
+    drop(p);
+    // QoS 0 has no acknowledgement: make sure it was stored before a kill.
+    sync_store(k.port).await;
+
+    let k = restart(k, how);
+    let line = restored(&k);
+    assert!(
+        line.contains("Restored 1 sessions (1 subscriptions, 20 queued"),
+        "{line}"
+    );
+    let (mut s, present) = Raw::connect(k.port, &Connect::persistent(4, &id)).await;
+    assert!(present, "[MQTT-3.2.2-2]");
+    let p = v4::driven(v4::options(&unique("p"), k.port)).await;
+    p.publish(&t, QoS::AtLeastOnce, false, "sentinel")
+        .await
+        .unwrap();
+    let got: Vec<(String, u8)> = s
+        .collect_until(b"sentinel")
+        .await
+        .into_iter()
+        .map(|m| (String::from_utf8(m.payload).unwrap(), m.qos))
+        .collect();
+    let want: Vec<(String, u8)> = (0..10)
+        .flat_map(|n| [(format!("q0-{n}"), 0), (format!("q1-{n}"), 1)])
+        .collect();
+    assert_eq!(got, want, "QoS 0 and 1 kept in order");
+}
+both_stops!(queued_qos0);
+
 /// v5 messages queued for an offline session keep their properties
 /// (payload format, content type, response topic, correlation data, user
 /// properties in order), the full topic name when the publisher used a

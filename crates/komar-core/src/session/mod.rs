@@ -193,7 +193,10 @@ impl Session {
 
     /// Queue a delivery (see [`queue`] for the overflow policy) and wake the
     /// attached connection. A QoS 1/2 delivery to a persisted session is
-    /// recorded in storage through `ctx`.
+    /// recorded in storage through `ctx`, and so is a QoS 0 one queued
+    /// while the session is offline (`queue_qos0_messages`), as Mosquitto
+    /// keeps those in its database too; QoS 0 to an attached client goes
+    /// straight out and is not written.
     pub(crate) fn push(
         &self,
         mut d: Delivery,
@@ -206,7 +209,7 @@ impl Session {
             let online = s.owner.is_some();
             let limits = s.limits;
             let ctx = match ctx {
-                Some(ctx) if s.persisted && d.qos != QoS::AtMostOnce => {
+                Some(ctx) if s.persisted && (d.qos != QoS::AtMostOnce || !online) => {
                     ctx.stamp(s.next_queue_seq, &mut d);
                     Some(ctx)
                 }
