@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use foldhash::fast::RandomState;
 use komar_proto::{QoS, SubscriptionOptions, TopicFilter};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use smallvec::SmallVec;
 
 use crate::auth::{AllowAll, Authorizer, ClientIdentity};
@@ -120,6 +120,8 @@ pub struct Broker {
     next_generation: AtomicU64,
     /// Random per process, so assigned client ids differ across restarts.
     id_seed: u64,
+    /// Origin of the broker clock of keep-alive alarms (see `keepalive`).
+    clock: Instant,
 }
 
 impl Broker {
@@ -164,6 +166,7 @@ impl Broker {
             next_session_id: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             id_seed,
+            clock: Instant::now(),
         })
     }
 
@@ -233,6 +236,30 @@ impl Broker {
         }
     }
 
+    /// Origin of the keep-alive alarm clock.
+    pub(crate) fn clock_origin(&self) -> Instant {
+        self.clock
+    }
+
+    /// Every shard of the session table.
+    pub(crate) fn session_shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// A new offline session in the table, for tests.
+    #[cfg(test)]
+    pub(crate) fn test_session(&self, client_id: &str) -> Arc<Session> {
+        let id: Arc<str> = client_id.into();
+        let s = Arc::new(Session::new(
+            self.new_session_id(),
+            id.clone(),
+            komar_proto::ProtocolVersion::V5,
+            self.queue_limits(),
+        ));
+        self.shard(client_id).lock().insert(id, s.clone());
+        s
+    }
+
     pub(crate) fn shard(&self, client_id: &str) -> &Shard {
         let i = (self.shard_hasher.hash_one(client_id) as usize) % SHARDS;
         // `SHARDS` entries exist; the modulo keeps `i` in range.
@@ -291,9 +318,15 @@ impl Broker {
         ticket: Option<Ticket>,
     ) -> (RouteOutcome, Option<Ticket>) {
         let mut ctx = self.store().map(|s| RouteCtx::new(s, ticket));
+        // A retained message keeps the retained store locked until it is
+        // routed: a SUBSCRIBE holds the store's read lock from its trie
+        // insert until the retained messages it found are queued, so the
+        // new subscriber gets this message either live or as retained —
+        // never both, and never the old value after this one.
+        let mut retained_guard = None;
         if msg.retain {
-            let mut guard = self.retained.write();
-            let retained = &mut *guard;
+            let guard = retained_guard.insert(self.retained.write());
+            let retained = &mut **guard;
             retained.set(msg.clone());
             // `$SYS` and other broker topics are made afresh after a restart.
             if let (Some(ctx), false) = (ctx.as_mut(), msg.topic.as_str().starts_with('$')) {
@@ -306,6 +339,7 @@ impl Broker {
             }
         }
         let outcome = self.route(&msg, now, congested, ctx.as_mut());
+        drop(retained_guard);
         (outcome, ctx.and_then(RouteCtx::into_ticket))
     }
 
@@ -741,7 +775,7 @@ impl Broker {
             if s.owner.is_none() {
                 return;
             }
-            s.kick = Some(kick);
+            s.kick = Some(Box::new(kick));
             s.waker.take()
         };
         if let Some(w) = waker {
@@ -774,11 +808,9 @@ impl Broker {
     }
 
     /// Retained messages matching `filter`, unexpired at `now`.
-    pub(crate) fn retained_matching(&self, filter: &str, now: Instant) -> Vec<Arc<Message>> {
-        let mut out = Vec::new();
-        self.retained
-            .read()
-            .for_each_match(filter, now, &mut |m| out.push(m.clone()));
-        out
+    /// The retained store, locked for reading (see [`Broker::publish_in`]
+    /// for why SUBSCRIBE holds it).
+    pub(crate) fn retained_read(&self) -> RwLockReadGuard<'_, RetainedStore> {
+        self.retained.read()
     }
 }

@@ -14,6 +14,7 @@ pub mod broker;
 pub mod config;
 mod connect;
 pub mod connection;
+mod keepalive;
 pub mod message;
 pub mod outbuf;
 pub mod persist;

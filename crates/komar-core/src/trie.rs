@@ -21,21 +21,29 @@ use crate::small_map::SmallMap;
 #[derive(Debug)]
 struct Leaf<T> {
     direct: SmallMap<u64, T>,
-    shared: Vec<SharedGroup<T>>,
+    /// Shared groups, boxed: most filters have none, and every leaf of
+    /// every subscribed filter pays for this field.
+    #[allow(clippy::box_collection)]
+    shared: Option<Box<Vec<SharedGroup<T>>>>,
 }
 
 impl<T> Default for Leaf<T> {
     fn default() -> Self {
         Leaf {
             direct: SmallMap::default(),
-            shared: Vec::new(),
+            shared: None,
         }
     }
 }
 
 impl<T> Leaf<T> {
     fn is_empty(&self) -> bool {
-        self.direct.is_empty() && self.shared.is_empty()
+        self.direct.is_empty() && self.shared.is_none()
+    }
+
+    /// The shared groups on this filter.
+    fn groups(&self) -> &[SharedGroup<T>] {
+        self.shared.as_deref().map_or(&[], |g| g.as_slice())
     }
 }
 
@@ -165,19 +173,20 @@ impl<T> SubscriptionTrie<T> {
         let old = match filter.shared() {
             None => leaf.direct.insert(key, value),
             Some((group, _)) => {
-                let idx = match leaf.shared.iter().position(|g| &*g.name == group) {
+                let groups = leaf.shared.get_or_insert_with(Box::default);
+                let idx = match groups.iter().position(|g| &*g.name == group) {
                     Some(i) => i,
                     None => {
-                        leaf.shared.push(SharedGroup {
+                        groups.push(SharedGroup {
                             name: group.into(),
                             filter: filter.clone(),
                             members: Vec::new(),
                             cursor: AtomicUsize::new(0),
                         });
-                        leaf.shared.len() - 1
+                        groups.len() - 1
                     }
                 };
-                let members = match leaf.shared.get_mut(idx) {
+                let members = match groups.get_mut(idx) {
                     Some(g) => &mut g.members,
                     None => return None,
                 };
@@ -236,7 +245,7 @@ impl<T> SubscriptionTrie<T> {
                 node.children.get(level)?
             };
         };
-        leaf.shared.iter().find(|g| &*g.name == group)
+        leaf.groups().iter().find(|g| &*g.name == group)
     }
 
     /// Visit every subscription matching `topic` (a valid topic name).
@@ -254,7 +263,7 @@ fn emit<'a, T>(leaf: &'a Option<Box<Leaf<T>>>, f: &mut impl FnMut(Match<'a, T>))
         for (k, v) in leaf.direct.iter() {
             f(Match::Direct(*k, v));
         }
-        for g in &leaf.shared {
+        for g in leaf.groups() {
             if !g.members.is_empty() {
                 f(Match::Shared(g));
             }
@@ -311,12 +320,16 @@ fn remove_from_leaf<T>(
     let removed = match group {
         None => leaf.direct.remove(&key),
         Some(name) => {
-            let gi = leaf.shared.iter().position(|g| &*g.name == name)?;
-            let g = leaf.shared.get_mut(gi)?;
+            let groups = leaf.shared.as_mut()?;
+            let gi = groups.iter().position(|g| &*g.name == name)?;
+            let g = groups.get_mut(gi)?;
             let mi = g.members.iter().position(|(k, _)| *k == key)?;
             let (_, v) = g.members.remove(mi);
             if g.members.is_empty() {
-                leaf.shared.remove(gi);
+                groups.remove(gi);
+                if groups.is_empty() {
+                    leaf.shared = None;
+                }
             }
             Some(v)
         }

@@ -1,8 +1,9 @@
 //! The main loop of an accepted connection, as one hand-written future:
 //! bytes from the client, room to write, answers released by the store,
-//! messages in the outbox, room in a congested recipient's queue and the
-//! keep-alive timer, polled in that order. All protocol decisions are the
-//! core's [`Connection`]; this file only moves bytes and time.
+//! messages in the outbox, room in a congested recipient's queue, the
+//! stall deadline and the keep-alive alarm, polled in that order. All
+//! protocol decisions are the core's [`Connection`]; this file only moves
+//! bytes and time.
 //!
 //! Why not `async fn` + `select!`: a connection task is as large as its
 //! future for as long as the client stays connected, idle or not. The
@@ -27,7 +28,6 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::BytesMut;
 use komar_core::session::Session;
@@ -39,9 +39,6 @@ use tokio::time::{Instant, Sleep};
 
 use crate::io::{ConnRead, ConnWrite};
 use crate::Shared;
-
-/// Far enough in the future to mean "no timer".
-const FAR: Duration = Duration::from_secs(86_400 * 365);
 
 pin_project_lite::pin_project! {
     /// An accepted connection being served. Resolves to why it ended; the
@@ -56,13 +53,12 @@ pin_project_lite::pin_project! {
         // Recipients whose queues were full when this client published:
         // reading pauses until they have room (back-pressure).
         congested: Vec<Arc<Session>>,
-        // Reading is paused for them: the timer holds the stall deadline.
-        paused: bool,
+        // Reading is paused for them until this deadline (boxed: only a
+        // paused connection pays for a timer; the keep-alive deadline is
+        // the broker clock's, see `komar_core::Connection::arm_keepalive`).
+        stall: Option<Pin<Box<Sleep>>>,
         // Bytes still needed for the packet at the front of `rbuf`.
         hint: u32,
-        // Keep-alive deadline, or the stall deadline while paused.
-        #[pin]
-        timer: Sleep,
     }
 }
 
@@ -89,7 +85,6 @@ impl<R: ConnRead, W: ConnWrite> Established<R, W> {
             }
             conn.take_congested(&mut congested);
         }
-        let timer = tokio::time::sleep_until(keepalive_deadline(&conn));
         Established {
             shared,
             conn,
@@ -98,9 +93,8 @@ impl<R: ConnRead, W: ConnWrite> Established<R, W> {
             rbuf,
             out,
             congested,
-            paused: false,
+            stall: None,
             hint: u32::try_from(hint).unwrap_or(u32::MAX),
-            timer,
         }
     }
 
@@ -113,11 +107,6 @@ impl<R: ConnRead, W: ConnWrite> Established<R, W> {
 
 fn now() -> std::time::Instant {
     Instant::now().into_std()
-}
-
-fn keepalive_deadline(conn: &Connection) -> Instant {
-    conn.keepalive_deadline()
-        .map_or_else(|| Instant::now() + FAR, Instant::from_std)
 }
 
 pub(crate) fn max_packet(shared: &Shared) -> usize {
@@ -135,7 +124,7 @@ impl<R: ConnRead, W: ConnWrite> Future for Established<R, W> {
     type Output = CloseReason;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
-        let mut this = self.project();
+        let this = self.project();
         let conn = &mut **this.conn;
         let out = &mut *this.out;
         // Each pass handles one event and starts over, so the conditions
@@ -152,10 +141,9 @@ impl<R: ConnRead, W: ConnWrite> Future for Established<R, W> {
             if out.len() < OUTPUT_HIGH_WATER && conn.poll_transmit(out, now.into_std()).is_err() {
                 return ended(conn);
             }
-            if !this.congested.is_empty() && !*this.paused {
-                *this.paused = true;
+            if !this.congested.is_empty() && this.stall.is_none() {
                 let stall = this.shared.broker.config().stall_timeout;
-                this.timer.as_mut().reset(now + stall);
+                *this.stall = Some(Box::pin(tokio::time::sleep_until(now + stall)));
             }
             if out.release_completed().is_err() {
                 // What the client was about to be told cannot be stored:
@@ -211,24 +199,26 @@ impl<R: ConnRead, W: ConnWrite> Future for Established<R, W> {
                 continue;
             }
             if !reading && poll_room(this.congested, cx).is_ready() {
-                *this.paused = false;
-                this.timer.as_mut().reset(keepalive_deadline(conn));
+                *this.stall = None;
                 continue;
             }
-            if this.timer.as_mut().poll(cx).is_ready() {
-                let now = Instant::now();
-                if *this.paused {
+            if let Some(stall) = this.stall.as_mut() {
+                // While paused the client's silence is ours: no keep-alive.
+                if stall.as_mut().poll(cx).is_ready() {
                     // The recipients stayed full until the stall deadline:
                     // stop holding this publisher back; their queue limit
                     // applies now.
                     this.congested.clear();
-                    *this.paused = false;
-                } else if conn.handle_timeout(out, now.into_std()).is_err() {
+                    *this.stall = None;
+                    continue;
+                }
+            } else if conn.keepalive_alarm_due(now.into_std()) {
+                if conn.handle_timeout(out, now.into_std()).is_err() {
                     return ended(conn);
                 }
-                this.timer.as_mut().reset(keepalive_deadline(conn));
                 continue;
             }
+            conn.arm_keepalive(cx.waker());
             return Poll::Pending;
         }
     }

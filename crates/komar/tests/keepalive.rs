@@ -1,15 +1,16 @@
 //! Keep alive [MQTT-3.1.2-22] (3.1.1 §3.1.2.10, 5.0 §3.1.2.10): a client
 //! that stays silent for one and a half times its keep alive is
 //! disconnected (v5: DISCONNECT 0x8D Keep Alive timeout first), not before
-//! the keep alive itself has passed; PINGREQ keeps it connected; keep
-//! alive 0 turns the mechanism off.
+//! the keep alive itself has passed — also while the broker cannot write
+//! to it; PINGREQ keeps it connected; keep alive 0 turns the mechanism
+//! off.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::raw::{self, Connect, Raw};
-use common::{unique, Komar};
+use common::raw::{self, Connect, Raw, Will};
+use common::{observer, unique, v4, Komar};
 
 async fn silent_client_is_disconnected(level: u8) {
     let k = Komar::start();
@@ -86,4 +87,45 @@ async fn keep_alive_zero_means_never_v311_and_v5() {
         keep_alive_zero_means_never(4),
         keep_alive_zero_means_never(5)
     );
+}
+
+/// A silent client that also stops reading while messages flood in: the
+/// broker's writes to it block (socket buffers and its output full), and
+/// its keep alive must still end it on time — its will, published at the
+/// disconnect, arrives about 1.5 s after its last packet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_client_with_blocked_output_is_disconnected() {
+    let k = Komar::start();
+    let will_topic = unique("will");
+    let topic = unique("flood");
+    let (_obs, mut obs_el) = observer(k.port, &will_topic).await;
+    let connect = Connect::new(4, &unique("c"))
+        .keep_alive(1)
+        .will(Will::qos1(&will_topic, "gone"));
+    let (mut silent, _) = Raw::connect(k.port, &connect).await;
+    assert_eq!(silent.subscribe(1, &topic, 0).await, 0);
+    let last_packet = Instant::now();
+
+    // 24 MB at QoS 0: far more than loopback socket buffers and the
+    // broker's output buffer hold; the silent client reads none of it.
+    let (mut flooder, _) = Raw::connect(k.port, &Connect::new(4, &unique("f"))).await;
+    let payload = vec![b'x'; 64 * 1024];
+    for _ in 0..384 {
+        flooder
+            .send_ok(&raw::publish(4, &topic, 0, 0, false, false, &payload))
+            .await;
+    }
+
+    let will = v4::publishes(&mut obs_el, 1).await;
+    let took = last_packet.elapsed();
+    assert_eq!(&will[0].payload[..], b"gone");
+    assert!(
+        took >= Duration::from_millis(1000),
+        "closed after {took:?}, before the keep alive"
+    );
+    assert!(
+        took < Duration::from_millis(3500),
+        "closed only after {took:?} (expected ~1.5 s)"
+    );
+    drop(silent);
 }

@@ -400,3 +400,75 @@ mod v50 {
         assert_eq!(got, [false, false], "RAP=0");
     }
 }
+
+/// A retained PUBLISH racing a SUBSCRIBE to its topic reaches the new
+/// subscriber exactly once: live (RETAIN=0) if the subscription was in
+/// place first, from the store (RETAIN=1) otherwise — never both, never
+/// neither. Raced over many rounds on two worker threads; once both are
+/// acknowledged, a non-retained sentinel proves nothing else was queued.
+/// (The window is nanoseconds wide: without the fix a run fails only now
+/// and then — as a TLS test once did — so this guards, it cannot prove.)
+mod race {
+    use super::common::raw::{self, Connect, Raw};
+    use super::*;
+
+    /// Deliveries on the subscriber up to `until` (SUBACK, or the
+    /// sentinel's payload), each acknowledged; their RETAIN flags.
+    async fn read_until(sub: &mut Raw, until: Option<&[u8]>, round: u16) -> Vec<bool> {
+        let mut copies = Vec::new();
+        loop {
+            let f = sub.recv().await.expect("subscriber connected");
+            if f.kind() == raw::SUBACK {
+                assert_eq!(f.pid(), round);
+                if until.is_none() {
+                    return copies;
+                }
+                continue;
+            }
+            let p = raw::parse_publish(&f, 4);
+            sub.send_ok(&raw::ack(raw::PUBACK, p.pid)).await;
+            if Some(&p.payload[..]) == until {
+                return copies;
+            }
+            copies.push(p.retain);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retained_publish_racing_a_subscribe_arrives_once() {
+        let k = Komar::start();
+        let (mut publisher, _) = Raw::connect(k.port, &Connect::new(4, &unique("p"))).await;
+        let (mut sub, _) = Raw::connect(k.port, &Connect::new(4, &unique("s"))).await;
+        let base = unique("race");
+        let rounds: u16 = 2000;
+        let mut live = 0;
+        for i in 1..=rounds {
+            let topic = format!("{base}/{i}");
+            let value = raw::publish(4, &topic, 1, i, true, false, b"value");
+            let ((), mut copies) = tokio::join!(
+                async {
+                    publisher.send_ok(&value).await;
+                    assert_eq!(publisher.expect(raw::PUBACK).await.pid(), i);
+                },
+                async {
+                    sub.send_ok(&raw::subscribe(4, i, &[(&topic, 1)])).await;
+                    read_until(&mut sub, None, i).await
+                }
+            );
+            let sentinel = raw::publish(4, &topic, 1, i, false, false, b"end");
+            publisher.send_ok(&sentinel).await;
+            assert_eq!(publisher.expect(raw::PUBACK).await.pid(), i);
+            copies.extend(read_until(&mut sub, Some(b"end"), i).await);
+            assert_eq!(
+                copies.len(),
+                1,
+                "round {i}: copies (RETAIN flags) {copies:?}"
+            );
+            live += usize::from(!copies[0]);
+        }
+        eprintln!(
+            "{rounds} rounds: {live} live, {} from the store",
+            usize::from(rounds) - live
+        );
+    }
+}

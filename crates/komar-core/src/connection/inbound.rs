@@ -65,7 +65,7 @@ impl Connection {
         let mut ticket = None;
         if let QosPid::ExactlyOnce(pid) = p.qos_pid {
             let mut s = self.session.lock();
-            if s.incoming_qos2.contains(&pid.get()) {
+            if s.incoming_qos2.contains(pid.get()) {
                 // A re-send of a message already received: acknowledge
                 // again, do not deliver twice [MQTT-4.3.3-10].
                 drop(s);
@@ -92,7 +92,7 @@ impl Connection {
         if let (QosPid::ExactlyOnce(pid), true) = (qos_pid, code.is_error()) {
             // A failed PUBREC ends the exchange (§4.3.3).
             let mut s = self.session.lock();
-            if s.incoming_qos2.remove(&pid.get()) {
+            if s.incoming_qos2.remove(pid.get()) {
                 if let Some(t) = self.lazy_ticket(&mut ticket, &mut s) {
                     t.push(PersistOp::RemoveIncomingQos2 {
                         client_id: self.session.client_id().clone(),
@@ -193,7 +193,7 @@ impl Connection {
     pub(super) fn handle_pubrel(&mut self, out: &mut OutBuf, pid: PacketId) {
         let (found, ticket) = {
             let mut s = self.session.lock();
-            let found = s.incoming_qos2.remove(&pid.get());
+            let found = s.incoming_qos2.remove(pid.get());
             let mut ticket = None;
             if found {
                 ticket = self.broker.ticket_for(&mut s);

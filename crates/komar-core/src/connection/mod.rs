@@ -4,7 +4,8 @@
 //! flows for QoS 1 and 2 both ways, topic aliases, keep alive, subscribe
 //! and unsubscribe, will and session hand-back at the end.
 //!
-//! When the connection is dropped, its session is detached (RAII): the
+//! When the connection is dropped, its session is detached (RAII; the
+//! server detaches it earlier, as soon as the connection closed): the
 //! will is published or scheduled and the session expires or stays, so no
 //! exit path of the server can leak a session as "connected".
 //!
@@ -24,7 +25,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -172,6 +173,10 @@ pub struct Connection {
     congested: Vec<Arc<Session>>,
     close: Option<CloseReason>,
     stats: LocalStats,
+    /// The keep-alive alarm set in the session (broker clock, 0 = none).
+    alarm_ms: u64,
+    /// Whether [`Connection::detach`] ran.
+    detached: bool,
 }
 
 impl Connection {
@@ -237,6 +242,8 @@ impl Connection {
             congested: Vec::new(),
             close: None,
             stats: LocalStats::default(),
+            alarm_ms: 0,
+            detached: false,
         }
     }
 
@@ -268,6 +275,30 @@ impl Connection {
     /// When the keep alive runs out if nothing arrives.
     pub fn keepalive_deadline(&self) -> Option<Instant> {
         self.keep_alive.map(|k| self.last_rx + k)
+    }
+
+    /// Arm the keep-alive alarm, if the client has a keep-alive and no
+    /// alarm is armed: the broker's clock wakes `waker` once the deadline
+    /// as it stands now has passed (see `keepalive`). Call before waiting.
+    pub fn arm_keepalive(&mut self, waker: &Waker) {
+        if self.alarm_ms != 0 {
+            return;
+        }
+        if let Some(deadline) = self.keepalive_deadline() {
+            self.alarm_ms = self.broker.clock_ms(deadline);
+            self.session.set_alarm(self.alarm_ms, waker);
+        }
+    }
+
+    /// Whether the armed keep-alive alarm has passed at `now` (disarming
+    /// it): the caller then runs [`Connection::handle_timeout`], which
+    /// compares with the deadline as it stands, and arms again.
+    pub fn keepalive_alarm_due(&mut self, now: Instant) -> bool {
+        if self.alarm_ms != 0 && self.broker.clock_ms(now) > self.alarm_ms {
+            self.alarm_ms = 0;
+            return true;
+        }
+        false
     }
 
     /// Close with `reason` at `now`, queueing a DISCONNECT for v5 clients

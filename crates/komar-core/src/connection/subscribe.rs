@@ -17,6 +17,11 @@ impl Connection {
         let mut codes = Vec::with_capacity(sub.filters.len());
         let mut problems: Vec<String> = Vec::new();
         let mut retained: Vec<Delivery> = Vec::new();
+        // Held until the retained messages found are queued: a retained
+        // PUBLISH routed meanwhile would reach the new subscription live
+        // and be found in the store too (see `Broker::publish_in`).
+        let broker = self.broker.clone();
+        let retained_store = broker.retained_read();
         // Subscriptions of a persisted session are durable before SUBACK.
         let mut ticket = None;
         for (filter, mut options) in sub.filters {
@@ -91,7 +96,11 @@ impl Connection {
             if wanted {
                 let restricts = self.broker.authorizer.restricts();
                 let check_source = restricts && self.broker.config().check_retain_source;
-                for m in self.broker.retained_matching(filter.as_str(), now) {
+                let mut found = Vec::new();
+                retained_store.for_each_match(filter.as_str(), now, &mut |m| {
+                    found.push(m.clone());
+                });
+                for m in found {
                     if restricts
                         && !self
                             .broker
@@ -148,6 +157,7 @@ impl Connection {
                 s.push_back_recorded(self.session.client_id(), d, ctx.as_mut());
             }
         }
+        drop(retained_store);
         Ok(())
     }
 

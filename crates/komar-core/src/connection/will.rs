@@ -60,7 +60,16 @@ impl WillSpec {
 }
 
 impl Connection {
-    pub(super) fn detach(&mut self) {
+    /// End the connection's hold on its session now, rather than when it
+    /// is dropped: publish or schedule the will, hand the session back
+    /// (kept, scheduled to expire, or ended). The server calls this as
+    /// soon as the connection has closed, so a final flush to a client
+    /// that does not read cannot delay the will. Runs once; later calls
+    /// (and the drop) do nothing.
+    pub fn detach(&mut self) {
+        if std::mem::replace(&mut self.detached, true) {
+            return;
+        }
         let now = self.last_now;
         let reason = self.close.unwrap_or(CloseReason::ConnectionLost);
         let will = self.will.take().filter(|_| reason.publishes_will());
@@ -84,6 +93,7 @@ impl Connection {
                 s.owner = None;
                 self.session.set_online(false);
                 s.waker = None;
+                self.session.clear_alarm(&mut s);
                 s.disconnected_at = Some(now);
                 s.epoch += 1;
                 wakers = s.queue.take_all_room_waiters();

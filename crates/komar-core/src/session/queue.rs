@@ -70,11 +70,19 @@ pub enum Pushed {
 pub struct OutQueue {
     items: VecDeque<Delivery>,
     bytes: usize,
+    /// Back-pressure state, boxed: a queue that never fills (almost all of
+    /// them) pays one pointer for it.
+    stall: Option<Box<Stall>>,
+}
+
+/// A queue's back-pressure state.
+#[derive(Debug, Default)]
+struct Stall {
     /// When the queue last went over its limit while online.
-    congested_since: Option<Instant>,
+    since: Option<Instant>,
     /// Publishers waiting for room (at most one waker per publishing
     /// connection, so bounded by the number of connections).
-    room_waiters: Vec<Waker>,
+    waiters: Vec<Waker>,
 }
 
 impl OutQueue {
@@ -132,7 +140,8 @@ impl OutQueue {
         if !online {
             return Pushed::Dropped;
         }
-        let since = *self.congested_since.get_or_insert(now);
+        let stall = self.stall.get_or_insert_with(Box::default);
+        let since = *stall.since.get_or_insert(now);
         if now.saturating_duration_since(since) > limits.stall_timeout || self.over(limits, 2) {
             return Pushed::Dropped;
         }
@@ -158,38 +167,58 @@ impl OutQueue {
     pub fn pop(&mut self, limits: &QueueLimits) -> Option<Delivery> {
         let d = self.items.pop_front()?;
         self.bytes -= d.cost();
-        if !self.is_full(limits) {
-            self.congested_since = None;
+        if self.stall.is_some() && !self.is_full(limits) {
+            self.end_congestion();
         }
         Some(d)
     }
 
     /// Remember a publisher waiting for room.
     pub fn wait_for_room(&mut self, waker: &Waker) {
-        if !self.room_waiters.iter().any(|w| w.will_wake(waker)) {
-            self.room_waiters.push(waker.clone());
+        let waiters = &mut self.stall.get_or_insert_with(Box::default).waiters;
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
         }
     }
 
     /// The publishers to wake if there is room now (call after a pop, wake
     /// after releasing the lock).
     pub fn take_room_waiters(&mut self, limits: &QueueLimits) -> Vec<Waker> {
-        if self.room_waiters.is_empty() || self.is_full(limits) {
-            return Vec::new();
+        match &self.stall {
+            Some(st) if !st.waiters.is_empty() && !self.is_full(limits) => {
+                self.take_all_room_waiters()
+            }
+            _ => Vec::new(),
         }
-        std::mem::take(&mut self.room_waiters)
     }
 
     /// Wake every waiting publisher (the client went away; nobody drains).
     pub fn take_all_room_waiters(&mut self) -> Vec<Waker> {
-        std::mem::take(&mut self.room_waiters)
+        let Some(st) = self.stall.as_mut() else {
+            return Vec::new();
+        };
+        let waiters = std::mem::take(&mut st.waiters);
+        if st.since.is_none() {
+            self.stall = None;
+        }
+        waiters
+    }
+
+    /// The queue is under its limit again: forget when it went over.
+    fn end_congestion(&mut self) {
+        if let Some(st) = self.stall.as_mut() {
+            st.since = None;
+            if st.waiters.is_empty() {
+                self.stall = None;
+            }
+        }
     }
 
     /// Remove every delivery.
     pub fn clear(&mut self) {
         self.items.clear();
         self.bytes = 0;
-        self.congested_since = None;
+        self.end_congestion();
     }
 
     /// Drop deliveries whose message expired; returns how many.

@@ -1,0 +1,148 @@
+//! Keep-alive alarms without a timer per connection.
+//!
+//! A connection's keep-alive deadline [MQTT-3.1.2-22] moves with every
+//! packet it receives, and a tokio `Sleep` kept in each connection's task
+//! costs 112 bytes for as long as the client stays connected — enough to
+//! push the task into the next 128-byte size class. Instead, an attached
+//! connection publishes the time it next needs to look at its deadline in
+//! its session ([`Session::set_alarm`]) with the waker to call, and the
+//! broker's clock task sweeps the session table ([`Broker::sweep_keepalive`])
+//! and wakes the connections whose alarm has passed. The sweep costs one
+//! atomic load per session per tick; it returns the earliest alarm still
+//! ahead so the clock task sleeps exactly until then (a 1 s keep-alive
+//! still closes at 1.5 s, not up to a tick later).
+//!
+//! Times are milliseconds on the broker's own clock ([`Broker::clock_ms`]),
+//! never 0 (0 means "no alarm").
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::broker::Broker;
+use crate::session::Session;
+
+impl Broker {
+    /// Milliseconds from the broker's start to `t`, plus one (so never 0):
+    /// an alarm set at `clock_ms(deadline)` is due once
+    /// `clock_ms(now) > clock_ms(deadline)`, i.e. never before `deadline`.
+    pub fn clock_ms(&self, t: Instant) -> u64 {
+        let ms = t.saturating_duration_since(self.clock_origin()).as_millis();
+        u64::try_from(ms).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// Wake every attached connection whose keep-alive alarm is due at
+    /// `now`. Returns when the earliest alarm still ahead is due.
+    pub fn sweep_keepalive(&self, now: Instant) -> Option<Instant> {
+        let now_ms = self.clock_ms(now);
+        let mut due: Vec<(Arc<Session>, u64)> = Vec::new();
+        let mut next = u64::MAX;
+        for shard in self.session_shards() {
+            for s in shard.lock().values() {
+                match s.alarm.load(Ordering::Acquire) {
+                    0 => {}
+                    at if at < now_ms => due.push((s.clone(), at)),
+                    at => next = next.min(at),
+                }
+            }
+        }
+        for (s, at) in due {
+            // Only the alarm seen: if the connection re-armed meanwhile,
+            // its new alarm is ahead and stays.
+            if s.alarm
+                .compare_exchange(at, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                s.wake_alarm();
+            }
+        }
+        (next != u64::MAX).then(|| {
+            // The instant at which `clock_ms` first exceeds `next`.
+            self.clock_origin() + Duration::from_millis(next)
+        })
+    }
+}
+
+impl Session {
+    /// Ask the broker's clock to wake `waker` once the broker clock passes
+    /// `at_ms` (see [`Broker::clock_ms`]). The waker stays registered until
+    /// the connection detaches; a later call replaces both.
+    pub fn set_alarm(&self, at_ms: u64, waker: &Waker) {
+        {
+            let mut s = self.lock();
+            match &s.alarm_waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => s.alarm_waker = Some(waker.clone()),
+            }
+        }
+        // After the waker: a sweep that sees the alarm finds the waker.
+        self.alarm.store(at_ms, Ordering::Release);
+    }
+
+    /// Clear the alarm (the connection detached).
+    pub(crate) fn clear_alarm(&self, s: &mut crate::session::SessionInner) {
+        s.alarm_waker = None;
+        self.alarm.store(0, Ordering::Release);
+    }
+
+    fn wake_alarm(&self) {
+        // Cloned, not taken: a connection re-arming between the sweep's
+        // check and this wake keeps its waker (a spurious wake is harmless,
+        // a lost one would stop its keep-alive checks).
+        let w = self.lock().alarm_waker.clone();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn clock_is_never_zero_and_monotonic() {
+        let b = Broker::new(BrokerConfig::default());
+        let t0 = Instant::now();
+        assert!(b.clock_ms(t0) >= 1);
+        assert!(b.clock_ms(t0 + Duration::from_millis(5)) >= b.clock_ms(t0) + 4);
+        // Before the origin saturates instead of wrapping.
+        assert_eq!(b.clock_ms(t0 - Duration::from_secs(3600)), 1);
+    }
+
+    #[test]
+    fn sweep_wakes_only_due_alarms_and_reports_the_next() {
+        let b = Broker::new(BrokerConfig::default());
+        let now = Instant::now();
+        let due = b.test_session("due");
+        let later = b.test_session("later");
+        let (w1, w2) = (Arc::new(Count::default()), Arc::new(Count::default()));
+        due.set_alarm(b.clock_ms(now), &Waker::from(w1.clone()));
+        let later_at = now + Duration::from_secs(5);
+        later.set_alarm(b.clock_ms(later_at), &Waker::from(w2.clone()));
+
+        let next = b.sweep_keepalive(now + Duration::from_millis(2));
+        assert_eq!(w1.0.load(Ordering::SeqCst), 1);
+        assert_eq!(w2.0.load(Ordering::SeqCst), 0);
+        let next = next.expect("the later alarm is ahead");
+        assert!(next > later_at && next <= later_at + Duration::from_millis(2));
+        // A fired alarm fires once.
+        b.sweep_keepalive(now + Duration::from_millis(3));
+        assert_eq!(w1.0.load(Ordering::SeqCst), 1);
+        // The later one fires when due, and then nothing is ahead.
+        assert!(b.sweep_keepalive(next).is_none());
+        assert_eq!(w2.0.load(Ordering::SeqCst), 1);
+    }
+}
