@@ -12,20 +12,23 @@ use std::time::{Duration, Instant};
 use common::raw::{self, Connect, Raw, Will};
 use common::{observer, unique, v4, Komar};
 
+/// A keep alive of 1 s ended the connection `took` after the client's last
+/// packet: not before the keep alive, and before `limit` (~1.5 s expected).
+fn assert_closed_in_time(took: Duration, limit: Duration) {
+    assert!(
+        took >= Duration::from_millis(1000),
+        "closed after {took:?}, before the keep alive"
+    );
+    assert!(took < limit, "closed only after {took:?} (expected ~1.5 s)");
+}
+
 async fn silent_client_is_disconnected(level: u8) {
     let k = Komar::start();
     let (mut c, _) = Raw::connect(k.port, &Connect::new(level, &unique("c")).keep_alive(1)).await;
     let start = Instant::now();
     let frames = c.closed().await;
     let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(1000),
-        "closed after {took:?}, before the keep alive"
-    );
-    assert!(
-        took < Duration::from_millis(2500),
-        "closed only after {took:?} (expected ~1.5 s)"
-    );
+    assert_closed_in_time(took, Duration::from_millis(2500));
     if level == 5 {
         assert_eq!(frames.len(), 1, "{frames:?}");
         assert_eq!(raw::disconnect_reason(&frames[0]), 0x8D);
@@ -119,13 +122,8 @@ async fn silent_client_with_blocked_output_is_disconnected() {
     let will = v4::publishes(&mut obs_el, 1).await;
     let took = last_packet.elapsed();
     assert_eq!(&will[0].payload[..], b"gone");
-    assert!(
-        took >= Duration::from_millis(1000),
-        "closed after {took:?}, before the keep alive"
-    );
-    assert!(
-        took < Duration::from_millis(3500),
-        "closed only after {took:?} (expected ~1.5 s)"
-    );
+    // Under 3 s: the will is not held back by the 2 s final flush to a
+    // client that does not read.
+    assert_closed_in_time(took, Duration::from_millis(3000));
     drop(silent);
 }
