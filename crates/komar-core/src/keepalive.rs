@@ -8,9 +8,9 @@
 //! its session ([`Session::set_alarm`]) with the waker to call, and the
 //! broker's clock task sweeps the session table ([`Broker::sweep_keepalive`])
 //! and wakes the connections whose alarm has passed. The sweep costs one
-//! atomic load per session per tick; it returns the earliest alarm still
-//! ahead so the clock task sleeps exactly until then (a 1 s keep-alive
-//! still closes at 1.5 s, not up to a tick later).
+//! atomic load per session; it returns the earliest alarm still ahead, and
+//! the clock task sleeps until then, but at least 250 ms between sweeps
+//! (so a 1 s keep-alive closes between 1.5 and 1.75 s).
 //!
 //! Times are milliseconds on the broker's own clock ([`Broker::clock_ms`]),
 //! never 0 (0 means "no alarm").
@@ -66,11 +66,16 @@ impl Broker {
 
 impl Session {
     /// Ask the broker's clock to wake `waker` once the broker clock passes
-    /// `at_ms` (see [`Broker::clock_ms`]). The waker stays registered until
-    /// the connection detaches; a later call replaces both.
-    pub fn set_alarm(&self, at_ms: u64, waker: &Waker) {
+    /// `at_ms` (see [`Broker::clock_ms`]), for the connection of generation
+    /// `gen` — nothing if another connection has taken the session over
+    /// (its alarm is not this one's to replace). The waker stays registered
+    /// until the connection detaches; a later call replaces both.
+    pub fn set_alarm(&self, gen: u64, at_ms: u64, waker: &Waker) {
         {
             let mut s = self.lock();
+            if s.owner != Some(gen) {
+                return;
+            }
             match &s.alarm_waker {
                 Some(w) if w.will_wake(waker) => {}
                 _ => s.alarm_waker = Some(waker.clone()),
@@ -119,7 +124,9 @@ mod tests {
         assert!(b.clock_ms(t0) >= 1);
         assert!(b.clock_ms(t0 + Duration::from_millis(5)) >= b.clock_ms(t0) + 4);
         // Before the origin saturates instead of wrapping.
-        assert_eq!(b.clock_ms(t0 - Duration::from_secs(3600)), 1);
+        if let Some(before) = t0.checked_sub(Duration::from_secs(3600)) {
+            assert_eq!(b.clock_ms(before), 1);
+        }
     }
 
     #[test]
@@ -128,10 +135,15 @@ mod tests {
         let now = Instant::now();
         let due = b.test_session("due");
         let later = b.test_session("later");
+        due.lock().owner = Some(1);
+        later.lock().owner = Some(2);
         let (w1, w2) = (Arc::new(Count::default()), Arc::new(Count::default()));
-        due.set_alarm(b.clock_ms(now), &Waker::from(w1.clone()));
+        due.set_alarm(1, b.clock_ms(now), &Waker::from(w1.clone()));
         let later_at = now + Duration::from_secs(5);
-        later.set_alarm(b.clock_ms(later_at), &Waker::from(w2.clone()));
+        later.set_alarm(2, b.clock_ms(later_at), &Waker::from(w2.clone()));
+        // A connection that lost the session sets nothing.
+        let w3 = Arc::new(Count::default());
+        later.set_alarm(7, b.clock_ms(now), &Waker::from(w3.clone()));
 
         let next = b.sweep_keepalive(now + Duration::from_millis(2));
         assert_eq!(w1.0.load(Ordering::SeqCst), 1);
@@ -144,5 +156,6 @@ mod tests {
         // The later one fires when due, and then nothing is ahead.
         assert!(b.sweep_keepalive(next).is_none());
         assert_eq!(w2.0.load(Ordering::SeqCst), 1);
+        assert_eq!(w3.0.load(Ordering::SeqCst), 0);
     }
 }

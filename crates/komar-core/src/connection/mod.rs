@@ -286,7 +286,7 @@ impl Connection {
         }
         if let Some(deadline) = self.keepalive_deadline() {
             self.alarm_ms = self.broker.clock_ms(deadline);
-            self.session.set_alarm(self.alarm_ms, waker);
+            self.session.set_alarm(self.gen, self.alarm_ms, waker);
         }
     }
 
