@@ -14,8 +14,8 @@
 )]
 
 use std::future::poll_fn;
-use std::pin::pin;
 use std::sync::Arc;
+use std::task::Context;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -27,9 +27,10 @@ use komar_proto::{
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::established::{max_packet, Established};
+use crate::established::{max_packet, Ended, Established};
 use crate::io::{ConnRead, ConnWrite};
-use crate::listener::ListenerCtx;
+use crate::listener::{ListenerCtx, Slot};
+use crate::park::{Park, Parked, ParkedSocket, QUICK};
 use crate::peer::{Authenticate, Peer};
 use crate::Shared;
 
@@ -46,44 +47,160 @@ enum ConnectError {
     Decode(DecodeError),
 }
 
-/// Serve one accepted connection until it ends.
+/// Serve one accepted connection until it ends, holding its `slot`.
 ///
 /// Not an `async fn`: the arguments of one stay in its future for its
 /// whole life. Here they move into the boxed set-up future, and the
 /// future the task keeps while the client is connected holds little more
 /// than the [`Established`] connection.
-pub(crate) fn serve<R: ConnRead, W: ConnWrite>(
+pub(crate) fn serve<R: ConnRead + Park<W>, W: ConnWrite>(
     shared: Arc<Shared>,
     listener: Arc<ListenerCtx>,
     reader: R,
     writer: W,
     peer: Peer,
+    slot: Slot,
 ) -> impl std::future::Future<Output = ()> + Send {
     // A debug-level span for the set-up, where the peer is not yet known
     // by its client id (later log lines name the client id themselves):
     // it costs nothing unless debug logging is on, and the task does not
     // keep it.
     let span = tracing::debug_span!("conn", peer = %peer.addr);
-    let log = shared.connection_messages;
     // Boxed: connection set-up needs room (the CONNECT, authentication)
     // that an established connection's task should not keep paying for.
-    let opening = Box::pin(open(shared, listener, reader, writer, peer).instrument(span));
+    // The slot goes in the box too and comes back with the connection:
+    // the task then holds it once, in `run`.
+    let opening = Box::pin(
+        async move { Some((open(shared, listener, reader, writer, peer).await?, slot)) }
+            .instrument(span),
+    );
     async move {
-        let Some(task) = opening.await else {
+        let Some((task, slot)) = opening.await else {
             return;
         };
-        let mut task = pin!(task);
-        let reason = task.as_mut().await;
-        let (conn, writer, out) = task.parts();
-        if log {
-            log_disconnect(conn.client_id(), reason);
+        run(task, slot).await;
+    }
+}
+
+/// Serve an established connection until it closes (then flush what is
+/// left) or goes idle (then park it: the task ends).
+///
+/// Not an `async fn` (clippy would have one): its arguments would then be
+/// kept apart from the borrowed connection, and the future measured 464
+/// bytes instead of 232 (see the size test).
+#[allow(clippy::manual_async_fn)]
+fn run<R: ConnRead + Park<W>, W: ConnWrite>(
+    mut task: Established<R, W>,
+    slot: Slot,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        match (&mut task).await {
+            Ended::Idle => park(task, slot),
+            Ended::Closed(reason) => {
+                let log = task.shared().connection_messages;
+                let (conn, writer, out) = std::pin::Pin::new(&mut task).parts();
+                if log {
+                    log_disconnect(conn.client_id(), reason);
+                }
+                // The session is handed back and the will published now,
+                // not after the flush: a client that stopped reading would
+                // otherwise hold them up for the whole flush timeout.
+                conn.detach();
+                // Boxed: only a closing connection needs room for the
+                // final flush.
+                Box::pin(flush_and_close(writer, out)).await;
+            }
         }
-        // The session is handed back and the will published now, not
-        // after the flush: a client that stopped reading would otherwise
-        // hold them up for the whole flush timeout.
+    }
+}
+
+/// Move an idle connection into the parking lot (see `park`): its
+/// session's wakers become the lot entry's, its socket leaves the
+/// reactor, and the task ends.
+fn park<R: ConnRead + Park<W>, W: ConnWrite>(task: Established<R, W>, slot: Slot) {
+    let (shared, mut conn, reader, writer, quick) = task.into_parked_parts();
+    let lot = &shared.lot;
+    let entry = lot.reserve();
+    let waker = crate::park::waker(&entry);
+    // Registered before the socket moves: what arrives meanwhile wakes
+    // the entry, which resumes the connection as soon as it is in.
+    if conn
+        .poll_outbox(&mut Context::from_waker(&waker))
+        .is_ready()
+    {
+        waker.wake_by_ref();
+    }
+    conn.move_keepalive_alarm();
+    conn.arm_keepalive(&waker);
+    let Some(socket) = reader.park(writer) else {
+        tracing::info!(target: "komar::notice", "Client {} closed its connection.", conn.client_id());
+        lot.cancel(&entry);
         conn.detach();
-        // Boxed: only a closing connection needs room for the final flush.
-        Box::pin(flush_and_close(writer, out)).await;
+        return;
+    };
+    let parked = Parked {
+        conn,
+        socket,
+        slot,
+        at_ms: shared.broker.clock_ms(Instant::now().into_std()),
+        quick,
+    };
+    if let Err((mut parked, e)) = lot.arrive(&entry, parked) {
+        tracing::warn!(client_id = %parked.conn.client_id(), error = %e, "cannot park the connection; closing it");
+        parked.conn.detach();
+    }
+}
+
+/// Serve a connection the parking lot woke, in a new task on `runtime`.
+pub(crate) fn resume(parked: Parked, runtime: &tokio::runtime::Handle) {
+    let Parked {
+        conn,
+        socket,
+        slot,
+        at_ms,
+        quick,
+    } = parked;
+    let shared = slot.shared.clone();
+    let now_ms = shared.broker.clock_ms(Instant::now().into_std());
+    let quick_ms = u64::try_from(QUICK.as_millis()).unwrap_or(u64::MAX);
+    let quick = if now_ms.saturating_sub(at_ms) < quick_ms {
+        quick.saturating_add(1)
+    } else {
+        0
+    };
+    let input = socket.has_input();
+    // Registering with the reactor needs its context.
+    let _rt = runtime.enter();
+    match socket {
+        ParkedSocket::Tcp(s) => respawn(
+            tokio::net::TcpStream::from_std(s).map(tokio::net::TcpStream::into_split),
+            (shared, conn, slot, quick, input),
+            runtime,
+        ),
+        ParkedSocket::Unix(s) => respawn(
+            tokio::net::UnixStream::from_std(s).map(tokio::net::UnixStream::into_split),
+            (shared, conn, slot, quick, input),
+            runtime,
+        ),
+    }
+}
+
+/// Spawn the task of a resumed connection on its socket's `halves`.
+fn respawn<R: ConnRead + Park<W> + 'static, W: ConnWrite + 'static>(
+    halves: std::io::Result<(R, W)>,
+    (shared, mut conn, slot, quick, input): (Arc<Shared>, Box<Connection>, Slot, u8, bool),
+    runtime: &tokio::runtime::Handle,
+) {
+    match halves {
+        Ok((r, w)) => {
+            let tasks = shared.tasks.clone();
+            let task = Established::resumed(shared, conn, r, w, quick, input);
+            tasks.spawn_on(run(task, slot), runtime);
+        }
+        Err(e) => {
+            tracing::warn!(client_id = %conn.client_id(), error = %e, "cannot resume the connection; closing it");
+            conn.detach();
+        }
     }
 }
 
@@ -416,35 +533,47 @@ async fn flush_and_close<W: ConnWrite>(writer: &mut W, out: &mut OutBuf) {
 
 #[cfg(test)]
 mod size_tests {
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+    use super::*;
+
     /// The task of every connection is as large as this future, idle or
     /// not: keep it small. Measured in release: 1,000 bytes with `async` +
     /// `select!`, 336 as a hand-written future, 232 once the keep-alive
     /// timer moved to the broker clock (`komar_core::Connection::
-    /// arm_keepalive`). Tokio task cells are 128-byte aligned: at 336 the
-    /// task took 512 bytes, at 232 it takes 384, and above about 256 it
-    /// would take 512 again. Debug builds lay futures out less tightly.
+    /// arm_keepalive`), 248 with the connection slot in it. Tokio task
+    /// cells are 128-byte aligned: at 336 the task took 512 bytes, at 248
+    /// it takes 384, and above about 256 it would take 512 again. Debug
+    /// builds lay futures out less tightly. (Idle connections park
+    /// without a task at all, see `park`; this is what a busy one costs.)
     #[test]
     fn connection_task_stays_small() {
         fn size_of_ret<F, Fut>(_: F) -> usize
         where
-            F: Fn(
-                std::sync::Arc<crate::Shared>,
-                std::sync::Arc<crate::listener::ListenerCtx>,
-                tokio::net::tcp::OwnedReadHalf,
-                tokio::net::tcp::OwnedWriteHalf,
-                crate::peer::Peer,
-            ) -> Fut,
+            F: Fn(Arc<Shared>, Arc<ListenerCtx>, OwnedReadHalf, OwnedWriteHalf, Peer, Slot) -> Fut,
         {
             std::mem::size_of::<Fut>()
         }
-        let size = size_of_ret(
-            super::serve::<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf>,
-        );
+        fn size_of_run<F, Fut>(_: F) -> usize
+        where
+            F: Fn(Established<OwnedReadHalf, OwnedWriteHalf>, Slot) -> Fut,
+        {
+            std::mem::size_of::<Fut>()
+        }
         let limit = if cfg!(debug_assertions) { 1024 } else { 256 };
-        assert!(
-            size <= limit,
-            "connection future is {size} bytes (limit {limit})"
-        );
+        for (what, size) in [
+            (
+                "accepted",
+                size_of_ret(serve::<OwnedReadHalf, OwnedWriteHalf>),
+            ),
+            ("resumed", size_of_run(run::<OwnedReadHalf, OwnedWriteHalf>)),
+        ] {
+            eprintln!("{what} connection future: {size} bytes");
+            assert!(
+                size <= limit,
+                "{what} connection future is {size} bytes (limit {limit})"
+            );
+        }
         assert!(std::mem::size_of::<komar_core::Connection>() <= 320);
     }
 }

@@ -1,7 +1,9 @@
 //! The main loop of an accepted connection, as one hand-written future:
 //! bytes from the client, room to write, answers released by the store,
 //! messages in the outbox, room in a congested recipient's queue, the
-//! stall deadline and the keep-alive alarm, polled in that order. All
+//! stall deadline and the keep-alive alarm, polled in that order. With
+//! none of them pending and nothing buffered either way, it ends as
+//! [`Ended::Idle`] so the connection can wait parked (`park`). All
 //! protocol decisions are the core's [`Connection`]; this file only moves
 //! bytes and time.
 //!
@@ -38,6 +40,7 @@ use komar_proto::{decode_packet, parse_frame_header, ReasonCode};
 use tokio::time::{Instant, Sleep};
 
 use crate::io::{ConnRead, ConnWrite};
+use crate::park::{Park, QUICK_LIMIT};
 use crate::Shared;
 
 pin_project_lite::pin_project! {
@@ -59,7 +62,21 @@ pin_project_lite::pin_project! {
         stall: Option<Pin<Box<Sleep>>>,
         // Bytes still needed for the packet at the front of `rbuf`.
         hint: u32,
+        // Quick wakes from the parking lot in a row (see `park`).
+        quick: u8,
+        // Resumed with input waiting that the reactor has not reported
+        // yet: not idle until a read returns.
+        input: bool,
     }
+}
+
+/// How an established connection's future ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The connection closed, for this reason.
+    Closed(CloseReason),
+    /// Idle: it may wait in the parking lot without a task.
+    Idle,
 }
 
 impl<R: ConnRead, W: ConnWrite> Established<R, W> {
@@ -95,7 +112,38 @@ impl<R: ConnRead, W: ConnWrite> Established<R, W> {
             congested,
             stall: None,
             hint: u32::try_from(hint).unwrap_or(u32::MAX),
+            quick: 0,
+            input: false,
         }
+    }
+
+    /// Serve a connection coming back from the parking lot, after `quick`
+    /// quick wakes in a row, with `input` waiting on its socket or not.
+    pub(crate) fn resumed(
+        shared: Arc<Shared>,
+        mut conn: Box<Connection>,
+        reader: R,
+        writer: W,
+        quick: u8,
+        input: bool,
+    ) -> Self {
+        // The alarm still names the lot entry's waker: the first poll
+        // hands it to this task's.
+        conn.move_keepalive_alarm();
+        let mut e = Established::new(shared, conn, reader, writer, BytesMut::new(), OutBuf::new());
+        e.quick = quick;
+        e.input = input;
+        e
+    }
+
+    /// The server state it runs in.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// What an idle connection is made of, to park it.
+    pub(crate) fn into_parked_parts(self) -> (Arc<Shared>, Box<Connection>, R, W, u8) {
+        (self.shared, self.conn, self.reader, self.writer, self.quick)
     }
 
     /// The connection, its writer and its output, for the final flush.
@@ -116,14 +164,16 @@ pub(crate) fn max_packet(shared: &Shared) -> usize {
     }
 }
 
-fn ended(conn: &Connection) -> Poll<CloseReason> {
-    Poll::Ready(conn.close_reason().unwrap_or(CloseReason::ConnectionLost))
+fn ended(conn: &Connection) -> Poll<Ended> {
+    Poll::Ready(Ended::Closed(
+        conn.close_reason().unwrap_or(CloseReason::ConnectionLost),
+    ))
 }
 
-impl<R: ConnRead, W: ConnWrite> Future for Established<R, W> {
-    type Output = CloseReason;
+impl<R: ConnRead + Park<W>, W: ConnWrite> Future for Established<R, W> {
+    type Output = Ended;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
         let this = self.project();
         let conn = &mut **this.conn;
         let out = &mut *this.out;
@@ -177,6 +227,7 @@ impl<R: ConnRead, W: ConnWrite> Future for Established<R, W> {
                         Ok(0) | Err(_) => return ended(conn),
                         Ok(n) => n,
                     };
+                    *this.input = false;
                     conn.count_bytes_received(n);
                     let max = max_packet(this.shared);
                     match process_input(this.rbuf, conn, out, max, now.into_std()) {
@@ -216,7 +267,20 @@ impl<R: ConnRead, W: ConnWrite> Future for Established<R, W> {
                 if conn.handle_timeout(out, now.into_std()).is_err() {
                     return ended(conn);
                 }
+                // A connection that stopped parking (it kept coming back
+                // quickly) may park again once its alarm finds it idle.
+                *this.quick = 0;
                 continue;
+            }
+            let idle = !*this.input
+                && this.rbuf.is_empty()
+                && *this.hint == 0
+                && out.is_empty()
+                && this.congested.is_empty()
+                && this.stall.is_none()
+                && !this.writer.wants_write();
+            if R::PARKS && idle && *this.quick < QUICK_LIMIT && this.shared.lot.is_open() {
+                return Poll::Ready(Ended::Idle);
             }
             conn.arm_keepalive(cx.waker());
             return Poll::Pending;

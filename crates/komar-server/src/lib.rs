@@ -1,8 +1,9 @@
 //! Komar's server: everything that touches the operating system. Listeners
 //! (TCP and Unix sockets, each optionally with the PROXY protocol, TLS and
-//! WebSockets), one task per connection on a multi-threaded tokio runtime so
-//! routing uses every core, the broker's clock, the `$SYS` tree and
-//! graceful shutdown.
+//! WebSockets), a task per busy connection on a multi-threaded tokio
+//! runtime so routing uses every core (idle connections wait in the
+//! parking lot without one, see `park`), the broker's clock, the `$SYS`
+//! tree and graceful shutdown.
 //!
 //! Protocol rules are not decided here: the driver feeds bytes and time to
 //! `komar_core::Connection` and writes out what it produces.
@@ -22,6 +23,7 @@ mod established;
 pub mod http;
 pub mod io;
 mod listener;
+mod park;
 mod peer;
 pub mod persistence;
 mod proxy;
@@ -146,6 +148,8 @@ pub(crate) struct Shared {
     pub max_connections: Option<usize>,
     pub connections: AtomicUsize,
     pub store: std::sync::OnceLock<Arc<persistence::StoreAdapter>>,
+    /// Where idle plain connections wait without a task.
+    pub lot: Arc<park::Lot>,
 }
 
 /// A server with its listeners bound, ready to run.
@@ -179,6 +183,7 @@ impl Server {
         let shared = Arc::new(Shared {
             broker,
             store: std::sync::OnceLock::new(),
+            lot: park::Lot::new(tokio::runtime::Handle::current())?,
             authenticator: config.authenticator,
             shutdown: CancellationToken::new(),
             stopping: AtomicBool::new(false),
@@ -255,6 +260,10 @@ impl Server {
                 .tasks
                 .spawn(listener::accept_loop(bound, ctx, shared.clone()));
         }
+        if let Err(e) = shared.lot.start() {
+            // Connections then stay in their tasks: they only cost more.
+            tracing::warn!(error = %e, "cannot start the parking lot; idle connections keep their tasks");
+        }
         shared.tasks.spawn(ticker::run(shared.clone()));
         if let Some(interval) = self.sys_interval.filter(|d| !d.is_zero()) {
             shared.tasks.spawn(sys::run(shared.clone(), interval));
@@ -275,6 +284,7 @@ impl Server {
         {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
+        shared.lot.stop();
         if let Some(store) = shared.store.get().cloned() {
             // Sessions handed back by the closed connections are queued:
             // write them out and fsync.

@@ -6,14 +6,11 @@
 //! and the WebSocket upgrade — each in the connection's own task, under the
 //! connect timeout, so a slow or broken client costs only its connection.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use komar_core::ListenerSettings;
@@ -21,6 +18,7 @@ use tokio::net::{TcpListener, UnixListener};
 
 use crate::http::{self, Upgraded, WsSettings};
 use crate::io::{ConnRead, ConnWrite, RawSocket};
+use crate::park::Park;
 use crate::peer::{Login, Peer};
 use crate::tls::{self, CertUsername, TlsListener};
 use crate::{driver, proxy, x509, Shared};
@@ -154,9 +152,10 @@ pub(crate) fn bind(index: usize, config: &ListenerConfig) -> io::Result<(Bound, 
 }
 
 /// Holds one connection slot of a listener and of the broker.
-struct Slot {
+pub(crate) struct Slot {
     listener: Arc<ListenerCtx>,
-    shared: Arc<Shared>,
+    /// The server the slot counts in.
+    pub shared: Arc<Shared>,
 }
 
 impl Slot {
@@ -180,22 +179,6 @@ impl Drop for Slot {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A connection's future with the slot it holds, released when it ends.
-    struct Holding<F> {
-        slot: Slot,
-        #[pin]
-        serving: F,
-    }
-}
-
-impl<F: Future<Output = ()>> Future for Holding<F> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.project().serving.poll(cx)
-    }
-}
-
 /// Accept connections until shutdown.
 pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ListenerCtx>, shared: Arc<Shared>) {
     loop {
@@ -213,16 +196,16 @@ pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ListenerCtx>, shared: Arc
                 let ctx2 = ctx.clone();
                 if !ctx.transport.is_plain() {
                     shared.tasks.spawn(async move {
-                        let _slot = slot;
                         match stream {
                             Accepted::Tcp(s, peer) => {
                                 if shared2.tcp_nodelay {
                                     let _ = s.set_nodelay(true);
                                 }
-                                serve_layered(shared2, ctx2, s, peer.to_string()).await;
+                                serve_layered(shared2, ctx2, s, peer.to_string(), slot).await;
                             }
                             Accepted::Unix(s) => {
-                                serve_layered(shared2, ctx2, s, "unix-socket".to_owned()).await;
+                                serve_layered(shared2, ctx2, s, "unix-socket".to_owned(), slot)
+                                    .await;
                             }
                         }
                     });
@@ -238,14 +221,16 @@ pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ListenerCtx>, shared: Arc
                         }
                         let (r, w) = s.into_split();
                         let peer = Peer::plain(peer.to_string());
-                        let serving = driver::serve(shared2, ctx2, r, w, peer);
-                        shared.tasks.spawn(Holding { slot, serving });
+                        shared
+                            .tasks
+                            .spawn(driver::serve(shared2, ctx2, r, w, peer, slot));
                     }
                     Accepted::Unix(s) => {
                         let (r, w) = s.into_split();
                         let peer = Peer::plain("unix-socket".to_owned());
-                        let serving = driver::serve(shared2, ctx2, r, w, peer);
-                        shared.tasks.spawn(Holding { slot, serving });
+                        shared
+                            .tasks
+                            .spawn(driver::serve(shared2, ctx2, r, w, peer, slot));
                     }
                 }
             }
@@ -319,7 +304,10 @@ async fn serve_layered<S: RawSocket>(
     ctx: Arc<ListenerCtx>,
     mut stream: S,
     addr: String,
-) {
+    slot: Slot,
+) where
+    S::Read: Park<S::Write>,
+{
     let mut peer = Peer::plain(addr);
     if let Some(p) = ctx.transport.proxy {
         if read_proxy(&shared, p, &mut stream, &mut peer)
@@ -331,7 +319,7 @@ async fn serve_layered<S: RawSocket>(
     }
     let Some(tls) = ctx.transport.tls.clone() else {
         let (r, w) = stream.split();
-        return after_tls(shared, ctx, r, w, peer).await;
+        return after_tls(shared, ctx, r, w, peer, slot).await;
     };
     let handshake = Box::pin(tls::accept(&tls, stream));
     match tokio::time::timeout(shared.connect_timeout, handshake).await {
@@ -346,7 +334,7 @@ async fn serve_layered<S: RawSocket>(
                     peer.login = Login::Certificate(name(x509::subject_rfc2253))
                 }
             }
-            after_tls(shared, ctx, r, w, peer).await;
+            after_tls(shared, ctx, r, w, peer, slot).await;
         }
         Ok(Err(e)) => {
             tracing::info!(target: "komar::notice", "TLS handshake with {} failed: {e}.", peer.addr);
@@ -357,20 +345,21 @@ async fn serve_layered<S: RawSocket>(
     }
 }
 
-async fn after_tls<R: ConnRead + 'static, W: ConnWrite + 'static>(
+async fn after_tls<R: ConnRead + Park<W> + 'static, W: ConnWrite + 'static>(
     shared: Arc<Shared>,
     ctx: Arc<ListenerCtx>,
     r: R,
     w: W,
     peer: Peer,
+    slot: Slot,
 ) {
     let Some(ws) = ctx.transport.websockets.clone() else {
-        return Box::pin(driver::serve(shared, ctx, r, w, peer)).await;
+        return Box::pin(driver::serve(shared, ctx, r, w, peer, slot)).await;
     };
     let upgrade = Box::pin(http::accept(&ws, r, w));
     match tokio::time::timeout(shared.connect_timeout, upgrade).await {
         Ok(Ok(Upgraded::WebSocket(r, w))) => {
-            Box::pin(driver::serve(shared, ctx, r, w, peer)).await;
+            Box::pin(driver::serve(shared, ctx, r, w, peer, slot)).await;
         }
         Ok(Ok(Upgraded::Done)) => {}
         Ok(Err(e)) => {

@@ -90,6 +90,9 @@ impl SysTree {
             ("clients/total", sessions),
             ("clients/maximum", get(&s.clients_maximum)),
             ("clients/expired", get(&s.clients_expired)),
+            // Komar's own: connected clients waiting without a task (see
+            // `park`).
+            ("clients/parked", self.shared.lot.parked() as u64),
             ("messages/received", get(&s.messages_received)),
             ("messages/sent", get(&s.messages_sent)),
             ("messages/stored", retained as u64),

@@ -566,6 +566,9 @@ fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+/// TLS state lives in the task: these connections do not park.
+impl<R: RawRead, W: RawWrite> crate::park::Park<TlsWrite<W>> for TlsRead<R> {}
+
 impl<R: RawRead> ConnRead for TlsRead<R> {
     fn poll_read_buf(
         &mut self,

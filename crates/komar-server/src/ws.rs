@@ -269,6 +269,10 @@ impl<R> WsRead<R> {
     }
 }
 
+/// WebSocket framing state lives in the task: these connections do not
+/// park.
+impl<R: ConnRead, W: ConnWrite> crate::park::Park<WsWrite<W>> for WsRead<R> {}
+
 impl<R: ConnRead> ConnRead for WsRead<R> {
     /// `Ready(Ok(n))` with the transport bytes consumed — a ping consumes
     /// bytes and appends nothing, so the connection task comes round and

@@ -177,6 +177,9 @@ pub struct Connection {
     alarm_ms: u64,
     /// Whether [`Connection::detach`] ran.
     detached: bool,
+    /// The armed alarm's waker is stale (see
+    /// [`Connection::move_keepalive_alarm`]).
+    alarm_moved: bool,
 }
 
 impl Connection {
@@ -244,6 +247,7 @@ impl Connection {
             stats: LocalStats::default(),
             alarm_ms: 0,
             detached: false,
+            alarm_moved: false,
         }
     }
 
@@ -282,12 +286,24 @@ impl Connection {
     /// as it stands now has passed (see `keepalive`). Call before waiting.
     pub fn arm_keepalive(&mut self, waker: &Waker) {
         if self.alarm_ms != 0 {
+            if std::mem::take(&mut self.alarm_moved) {
+                self.session.set_alarm(self.gen, self.alarm_ms, waker);
+            }
             return;
         }
+        self.alarm_moved = false;
         if let Some(deadline) = self.keepalive_deadline() {
             self.alarm_ms = self.broker.clock_ms(deadline);
             self.session.set_alarm(self.gen, self.alarm_ms, waker);
         }
+    }
+
+    /// The connection moved to another task (or to the parking lot): the
+    /// waker its alarm was armed with would wake nothing, so the next
+    /// [`Connection::arm_keepalive`] hands the alarm, as it stands, to the
+    /// new waker.
+    pub fn move_keepalive_alarm(&mut self) {
+        self.alarm_moved = true;
     }
 
     /// Whether the armed keep-alive alarm has passed at `now` (disarming
