@@ -105,6 +105,8 @@ type Shard = Mutex<HashMap<Arc<str>, Arc<Session>, RandomState>>;
 #[derive(Debug)]
 pub struct Broker {
     pub(crate) config: BrokerConfig,
+    /// `config`'s queue limits, shared by every session.
+    queue_limits: Arc<QueueLimits>,
     shards: Box<[Shard]>,
     shard_hasher: RandomState,
     pub(crate) subs: RwLock<SubscriptionTrie<Subscriber>>,
@@ -151,6 +153,12 @@ impl Broker {
         let id_seed = shard_hasher.hash_one(std::process::id());
         Arc::new(Broker {
             redirect: RwLock::new(config.redirect.clone()),
+            queue_limits: Arc::new(QueueLimits {
+                max_messages: config.max_queued_messages,
+                max_bytes: config.max_queued_bytes,
+                queue_qos0_offline: config.queue_qos0_messages,
+                stall_timeout: config.stall_timeout,
+            }),
             config,
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::default()))
@@ -227,13 +235,9 @@ impl Broker {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }
 
-    pub(crate) fn queue_limits(&self) -> QueueLimits {
-        QueueLimits {
-            max_messages: self.config.max_queued_messages,
-            max_bytes: self.config.max_queued_bytes,
-            queue_qos0_offline: self.config.queue_qos0_messages,
-            stall_timeout: self.config.stall_timeout,
-        }
+    /// The queue limits every session follows (one copy, shared).
+    pub(crate) fn queue_limits(&self) -> Arc<QueueLimits> {
+        self.queue_limits.clone()
     }
 
     /// Origin of the keep-alive alarm clock.

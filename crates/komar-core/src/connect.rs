@@ -318,7 +318,13 @@ impl Broker {
             client_id: client_id.clone(),
             username: req.username.clone(),
             listener: req.listener_index,
-            password: c.password.clone().map(crate::auth::Secret),
+            // Copied: the decoded password is a view into the connection's
+            // read buffer, and holding it would keep that whole buffer
+            // (8 KB) alive for as long as the client stays connected.
+            password: c
+                .password
+                .as_deref()
+                .map(|p| crate::auth::Secret(bytes::Bytes::copy_from_slice(p))),
         });
         session.lock().identity = Some(identity.clone());
         self.stats().client_connected();
@@ -401,7 +407,7 @@ impl Broker {
                     self.new_session_id(),
                     client_id.clone(),
                     version,
-                    limits,
+                    limits.clone(),
                 ));
                 table.insert(client_id.clone(), s.clone());
                 (s, false)

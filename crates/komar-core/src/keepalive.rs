@@ -33,7 +33,11 @@ impl Broker {
     }
 
     /// Wake every attached connection whose keep-alive alarm is due at
-    /// `now`. Returns when the earliest alarm still ahead is due.
+    /// `now`. Returns when the earliest alarm still ahead is due — `now`
+    /// itself if any connection was woken: it re-arms right away (its
+    /// deadline moved, or it moved between tasks), after this sweep has
+    /// looked, and the clock must look again soon rather than at its next
+    /// tick.
     pub fn sweep_keepalive(&self, now: Instant) -> Option<Instant> {
         let now_ms = self.clock_ms(now);
         let mut due: Vec<(Arc<Session>, u64)> = Vec::new();
@@ -46,6 +50,9 @@ impl Broker {
                     at => next = next.min(at),
                 }
             }
+        }
+        if !due.is_empty() {
+            next = next.min(now_ms);
         }
         for (s, at) in due {
             // Only the alarm seen: if the connection re-armed meanwhile,
@@ -145,17 +152,23 @@ mod tests {
         let w3 = Arc::new(Count::default());
         later.set_alarm(7, b.clock_ms(now), &Waker::from(w3.clone()));
 
-        let next = b.sweep_keepalive(now + Duration::from_millis(2));
+        // Someone was woken: look again at once (it re-arms after this
+        // sweep looked).
+        let swept = now + Duration::from_millis(2);
+        let again = b.sweep_keepalive(swept).expect("a sweep soon");
+        assert!(again <= swept + Duration::from_millis(1));
         assert_eq!(w1.0.load(Ordering::SeqCst), 1);
         assert_eq!(w2.0.load(Ordering::SeqCst), 0);
+        // A fired alarm fires once; the next sweep is the later alarm's.
+        let next = b.sweep_keepalive(now + Duration::from_millis(3));
+        assert_eq!(w1.0.load(Ordering::SeqCst), 1);
         let next = next.expect("the later alarm is ahead");
         assert!(next > later_at && next <= later_at + Duration::from_millis(2));
-        // A fired alarm fires once.
-        b.sweep_keepalive(now + Duration::from_millis(3));
-        assert_eq!(w1.0.load(Ordering::SeqCst), 1);
         // The later one fires when due, and then nothing is ahead.
-        assert!(b.sweep_keepalive(next).is_none());
+        let ms = Duration::from_millis(1);
+        assert!(b.sweep_keepalive(next).is_some_and(|t| t <= next + ms));
         assert_eq!(w2.0.load(Ordering::SeqCst), 1);
+        assert!(b.sweep_keepalive(next).is_none());
         assert_eq!(w3.0.load(Ordering::SeqCst), 0);
     }
 }

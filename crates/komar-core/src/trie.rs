@@ -14,13 +14,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use komar_proto::TopicFilter;
 
+use crate::level_key::LevelKey;
+use crate::one_map::OneMap;
 use crate::small_map::SmallMap;
 
 /// Subscribers of one filter: plain subscriptions by subscriber key, and
 /// shared groups by name.
 #[derive(Debug)]
 struct Leaf<T> {
-    direct: SmallMap<u64, T>,
+    /// Plain subscriptions: almost always one, kept inline.
+    direct: OneMap<u64, T>,
     /// Shared groups, boxed: most filters have none, and every leaf of
     /// every subscribed filter pays for this field.
     #[allow(clippy::box_collection)]
@@ -30,7 +33,7 @@ struct Leaf<T> {
 impl<T> Default for Leaf<T> {
     fn default() -> Self {
         Leaf {
-            direct: SmallMap::default(),
+            direct: OneMap::default(),
             shared: None,
         }
     }
@@ -90,7 +93,7 @@ impl<T> SharedGroup<T> {
 
 #[derive(Debug)]
 struct Node<T> {
-    children: SmallMap<Box<str>, Node<T>>,
+    children: SmallMap<LevelKey, Node<T>>,
     plus: Option<Box<Node<T>>>,
     /// Subscriptions to `<this node>/#`.
     hash: Option<Box<Leaf<T>>>,
@@ -242,7 +245,7 @@ impl<T> SubscriptionTrie<T> {
             node = if level == "+" {
                 node.plus.as_deref()?
             } else {
-                node.children.get(level)?
+                node.children.get(level.as_bytes())?
             };
         };
         leaf.groups().iter().find(|g| &*g.name == group)
@@ -289,7 +292,7 @@ fn walk<'a, T>(
             walk(plus, levels.clone(), true, f);
         }
     }
-    if let Some(child) = node.children.get(level) {
+    if let Some(child) = node.children.get(level.as_bytes()) {
         walk(child, levels, true, f);
     }
 }
@@ -304,8 +307,11 @@ fn leaf_for<'n, T>(root: &'n mut Node<T>, filter: &str) -> &'n mut Leaf<T> {
         node = if level == "+" {
             node.plus.get_or_insert_with(Box::default)
         } else {
-            node.children
-                .get_or_insert_with(level, |l| Box::from(l), Node::default)
+            node.children.get_or_insert_with(
+                level.as_bytes(),
+                |_| LevelKey::new(level),
+                Node::default,
+            )
         };
     }
     node.leaf.get_or_insert_with(Box::default)
@@ -360,10 +366,10 @@ fn remove_in<T>(
         }
         return removed;
     }
-    let child = node.children.get_mut(level)?;
+    let child = node.children.get_mut(level.as_bytes())?;
     let removed = remove_in(child, levels, group, key);
     if child.is_empty() {
-        node.children.remove(level);
+        node.children.remove(level.as_bytes());
     }
     removed
 }
@@ -414,6 +420,84 @@ mod tests {
         assert_eq!(t.remove(&f("a/+/c"), 1), Some(0));
         assert!(t.root.is_empty());
         assert!(t.is_empty());
+    }
+
+    mod against_the_filter_rules {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Levels that exercise every branch: short and long names (inline
+        /// and boxed keys), empty levels, `$` topics.
+        const LEVELS: [&str; 6] = ["a", "b", "", "$s", "a-level-longer-than-15", "c"];
+
+        fn topic() -> impl Strategy<Value = String> {
+            proptest::collection::vec(proptest::sample::select(&LEVELS[..]), 1..4)
+                .prop_map(|l| l.join("/"))
+                .prop_filter("a valid topic name", |t| {
+                    komar_proto::TopicName::new(t.as_str()).is_ok()
+                })
+        }
+
+        fn filter() -> impl Strategy<Value = String> {
+            let level = prop_oneof![
+                4 => proptest::sample::select(&LEVELS[..]),
+                1 => Just("+"),
+            ];
+            (proptest::collection::vec(level, 1..4), any::<bool>())
+                .prop_map(|(l, hash)| {
+                    let mut f = l.join("/");
+                    if hash {
+                        f.push_str("/#");
+                    }
+                    f
+                })
+                .prop_filter("a valid filter", |f| TopicFilter::new(f.as_str()).is_ok())
+        }
+
+        proptest! {
+            /// After any subscribes and unsubscribes, a topic matches
+            /// exactly the subscribers whose filter matches it by the
+            /// filter rules (`TopicFilter::matches`, itself checked
+            /// against a reference in komar-proto), each once.
+            #[test]
+            fn matches_what_the_rules_match(
+                subs in proptest::collection::vec((0u64..6, filter()), 0..24),
+                unsubs in proptest::collection::vec(0usize..24, 0..8),
+                topics in proptest::collection::vec(topic(), 1..8),
+            ) {
+                let mut t = SubscriptionTrie::new();
+                let mut live: Vec<(u64, TopicFilter)> = Vec::new();
+                for (key, text) in &subs {
+                    let filter = f(text);
+                    t.insert(&filter, *key, 0u32);
+                    if !live.iter().any(|(k, f)| k == key && f == &filter) {
+                        live.push((*key, filter));
+                    }
+                }
+                for i in unsubs {
+                    if i < live.len() {
+                        let (key, filter) = live.remove(i);
+                        prop_assert!(t.remove(&filter, key).is_some());
+                    }
+                }
+                prop_assert_eq!(t.len(), live.len());
+                for topic in &topics {
+                    let got = matched(&t, topic);
+                    let mut want: Vec<u64> = live
+                        .iter()
+                        .filter(|(_, f)| f.matches(topic))
+                        .map(|(k, _)| *k)
+                        .collect();
+                    want.sort_unstable();
+                    prop_assert_eq!(got, want, "topic {}", topic);
+                }
+                for (key, filter) in &live {
+                    t.remove(filter, *key);
+                }
+                prop_assert!(t.root.is_empty());
+            }
+        }
     }
 
     #[test]

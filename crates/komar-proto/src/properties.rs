@@ -121,8 +121,12 @@ macro_rules! prop_read {
     (Str, $r:expr, $id:expr) => {
         $r.string("string property")?
     };
+    // Copied out of the packet: binary properties (correlation data,
+    // authentication data) are small and may be kept long after the
+    // packet (a queued or retained message), where a view would keep the
+    // whole read buffer it arrived in alive.
     (Bin, $r:expr, $id:expr) => {
-        $r.binary("binary property")?
+        Bytes::copy_from_slice(&$r.binary("binary property")?)
     };
 }
 

@@ -142,7 +142,8 @@ fn park<R: ConnRead + Park<W>, W: ConnWrite>(task: Established<R, W>, slot: Slot
         conn,
         socket,
         slot,
-        at_ms: shared.broker.clock_ms(Instant::now().into_std()),
+        // Truncated: only the difference to the wake time counts.
+        at_ms: shared.broker.clock_ms(Instant::now().into_std()) as u32,
         quick,
     };
     if let Err((mut parked, e)) = lot.arrive(&entry, parked) {
@@ -161,9 +162,9 @@ pub(crate) fn resume(parked: Parked, runtime: &tokio::runtime::Handle) {
         quick,
     } = parked;
     let shared = slot.shared.clone();
-    let now_ms = shared.broker.clock_ms(Instant::now().into_std());
-    let quick_ms = u64::try_from(QUICK.as_millis()).unwrap_or(u64::MAX);
-    let quick = if now_ms.saturating_sub(at_ms) < quick_ms {
+    let now_ms = shared.broker.clock_ms(Instant::now().into_std()) as u32;
+    let quick_ms = u32::try_from(QUICK.as_millis()).unwrap_or(u32::MAX);
+    let quick = if now_ms.wrapping_sub(at_ms) < quick_ms {
         quick.saturating_add(1)
     } else {
         0

@@ -119,8 +119,9 @@ pub(crate) struct Parked {
     pub conn: Box<Connection>,
     pub socket: ParkedSocket,
     pub slot: Slot,
-    /// When it parked, on the broker clock (ms).
-    pub at_ms: u64,
+    /// When it parked, on the broker clock (ms, wrapping: only compared
+    /// with the time it wakes).
+    pub at_ms: u32,
     /// Quick wakes in a row so far.
     pub quick: u8,
 }

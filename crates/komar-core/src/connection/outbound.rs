@@ -67,7 +67,7 @@ impl Connection {
                 self.resend_pending = false;
                 self.resend_inflight(out, &mut s, now, &mut ticket);
             }
-            let limits = s.limits;
+            let limits = s.limits.clone();
             let mut holding = false;
             while out.len() < OUTPUT_HIGH_WATER && self.can_send(&s) {
                 let Some(d) = s.queue.pop(&limits) else { break };

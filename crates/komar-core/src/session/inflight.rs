@@ -31,10 +31,15 @@ pub struct OutEntry {
     pub seq: u64,
 }
 
+type Map = HashMap<u16, OutEntry, RandomState>;
+
 /// The in-flight window of one session.
 #[derive(Debug)]
 pub struct Inflight {
-    map: HashMap<u16, OutEntry, RandomState>,
+    /// Boxed on the first message: a session that never sends at QoS 1/2
+    /// (and every idle one before it does) pays one pointer, not an empty
+    /// 40-byte map.
+    map: Option<Box<Map>>,
     next_pid: u16,
     seq: u64,
     bytes: usize,
@@ -43,7 +48,7 @@ pub struct Inflight {
 impl Default for Inflight {
     fn default() -> Self {
         Inflight {
-            map: HashMap::default(),
+            map: None,
             next_pid: 1,
             seq: 0,
             bytes: 0,
@@ -54,12 +59,20 @@ impl Default for Inflight {
 impl Inflight {
     /// Messages in flight.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.as_ref().map_or(0, |m| m.len())
     }
 
     /// True when nothing is in flight.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
+    }
+
+    fn map_mut(&mut self) -> &mut Map {
+        self.map.get_or_insert_with(Box::default)
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&u16, &OutEntry)> {
+        self.map.iter().flat_map(|m| m.iter())
     }
 
     /// Payload bytes in flight (for `max_inflight_bytes`).
@@ -73,7 +86,11 @@ impl Inflight {
             let candidate = PacketId::new(self.next_pid);
             self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
             if let Some(pid) = candidate {
-                if !self.map.contains_key(&pid.get()) {
+                if !self
+                    .map
+                    .as_ref()
+                    .is_some_and(|m| m.contains_key(&pid.get()))
+                {
                     return Some(pid);
                 }
             }
@@ -85,12 +102,13 @@ impl Inflight {
     pub fn insert(&mut self, pid: PacketId, delivery: Delivery, state: OutState) -> u64 {
         self.seq += 1;
         self.bytes += delivery.cost();
-        if let Some(old) = self.map.insert(
+        let seq = self.seq;
+        if let Some(old) = self.map_mut().insert(
             pid.get(),
             OutEntry {
                 delivery,
                 state,
-                seq: self.seq,
+                seq,
             },
         ) {
             self.bytes -= old.delivery.cost();
@@ -100,12 +118,12 @@ impl Inflight {
 
     /// The entry for `pid`.
     pub fn get_mut(&mut self, pid: PacketId) -> Option<&mut OutEntry> {
-        self.map.get_mut(&pid.get())
+        self.map.as_mut()?.get_mut(&pid.get())
     }
 
     /// Remove and return the entry for `pid`.
     pub fn remove(&mut self, pid: PacketId) -> Option<OutEntry> {
-        let e = self.map.remove(&pid.get())?;
+        let e = self.map.as_mut()?.remove(&pid.get())?;
         self.bytes -= e.delivery.cost();
         Some(e)
     }
@@ -113,8 +131,7 @@ impl Inflight {
     /// Entries in the order they were first sent.
     pub fn in_send_order(&self) -> Vec<(PacketId, OutEntry)> {
         let mut v: Vec<(PacketId, OutEntry)> = self
-            .map
-            .iter()
+            .entries()
             .filter_map(|(k, e)| PacketId::new(*k).map(|p| (p, e.clone())))
             .collect();
         v.sort_by_key(|(_, e)| e.seq);
@@ -128,14 +145,16 @@ impl Inflight {
         mut pred: impl FnMut(&OutEntry) -> bool,
     ) -> Vec<(PacketId, Delivery)> {
         let ids: Vec<u16> = self
-            .map
-            .iter()
+            .entries()
             .filter(|(_, e)| pred(e))
             .map(|(k, _)| *k)
             .collect();
+        let Some(map) = self.map.as_mut() else {
+            return Vec::new();
+        };
         let mut taken: Vec<(u64, PacketId, Delivery)> = ids
             .into_iter()
-            .filter_map(|k| Some((PacketId::new(k)?, self.map.remove(&k)?)))
+            .filter_map(|k| Some((PacketId::new(k)?, map.remove(&k)?)))
             .map(|(pid, e)| {
                 self.bytes -= e.delivery.cost();
                 (e.seq, pid, e.delivery)
@@ -147,7 +166,7 @@ impl Inflight {
 
     /// Forget everything (clean start).
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.map = None;
         self.bytes = 0;
     }
 }

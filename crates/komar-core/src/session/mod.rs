@@ -63,8 +63,8 @@ pub struct SessionInner {
     /// Protocol version of the last connection (how to encode queued
     /// messages).
     pub version: ProtocolVersion,
-    /// Queue limits in force.
-    pub limits: QueueLimits,
+    /// Queue limits in force (the broker's, shared).
+    pub limits: Arc<QueueLimits>,
     /// Messages waiting to be sent.
     pub queue: OutQueue,
     /// Outgoing QoS 1/2 messages awaiting acknowledgement.
@@ -144,7 +144,7 @@ impl Session {
         id: u64,
         client_id: Arc<str>,
         version: ProtocolVersion,
-        limits: QueueLimits,
+        limits: Arc<QueueLimits>,
     ) -> Session {
         Session {
             id,
@@ -215,7 +215,6 @@ impl Session {
             let mut guard = self.inner.lock();
             let s = &mut *guard;
             let online = s.owner.is_some();
-            let limits = s.limits;
             let ctx = match ctx {
                 Some(ctx) if s.persisted && (d.qos != QoS::AtMostOnce || !online) => {
                     ctx.stamp(s.next_queue_seq, &mut d);
@@ -223,7 +222,7 @@ impl Session {
                 }
                 _ => None,
             };
-            let pushed = s.queue.push(d, online, &limits, now);
+            let pushed = s.queue.push(d, online, &s.limits, now);
             if pushed == Pushed::Dropped {
                 s.dropped += 1;
             }
@@ -248,9 +247,9 @@ impl Session {
     /// Ready when the queue has room for publishers again, or nobody is
     /// draining it any more (so waiting would be pointless).
     pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut s = self.inner.lock();
-        let limits = s.limits;
-        if s.owner.is_none() || !s.queue.is_full(&limits) {
+        let mut guard = self.inner.lock();
+        let s = &mut *guard;
+        if s.owner.is_none() || !s.queue.is_full(&s.limits) {
             return Poll::Ready(());
         }
         s.queue.wait_for_room(cx.waker());
