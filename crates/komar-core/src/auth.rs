@@ -10,9 +10,11 @@ use bytes::Bytes;
 use komar_proto::ReasonCode;
 
 /// A password kept for re-checking logins when the password file is
-/// reloaded (as Mosquitto does). Its `Debug` never shows the bytes.
+/// reloaded (as Mosquitto does). Its `Debug` never shows the bytes. Its
+/// own copy, never a view into a read buffer (which it would keep alive),
+/// and 16 bytes where `Bytes` takes 32.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub Bytes);
+pub struct Secret(pub Box<[u8]>);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

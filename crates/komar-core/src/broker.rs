@@ -12,7 +12,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -274,8 +274,10 @@ impl Broker {
         self.next_session_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn new_generation(&self) -> u64 {
-        self.next_generation.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn new_generation(&self) -> NonZeroU64 {
+        // Starts at 1; 2^64 connections never happen.
+        NonZeroU64::new(self.next_generation.fetch_add(1, Ordering::Relaxed))
+            .unwrap_or(NonZeroU64::MIN)
     }
 
     /// A client identifier for a client that sent none: the configured

@@ -321,10 +321,7 @@ impl Broker {
             // Copied: the decoded password is a view into the connection's
             // read buffer, and holding it would keep that whole buffer
             // (8 KB) alive for as long as the client stays connected.
-            password: c
-                .password
-                .as_deref()
-                .map(|p| crate::auth::Secret(bytes::Bytes::copy_from_slice(p))),
+            password: c.password.as_deref().map(|p| crate::auth::Secret(p.into())),
         });
         session.lock().identity = Some(identity.clone());
         self.stats().client_connected();
@@ -370,7 +367,7 @@ impl Broker {
         version: ProtocolVersion,
         clean_start: bool,
         expiry: u32,
-        gen: u64,
+        gen: std::num::NonZeroU64,
         username: &Option<Arc<str>>,
     ) -> (Arc<Session>, bool, Option<(Arc<Session>, Option<Ticket>)>) {
         let limits = self.queue_limits();

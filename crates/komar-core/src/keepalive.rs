@@ -77,7 +77,7 @@ impl Session {
     /// `gen` — nothing if another connection has taken the session over
     /// (its alarm is not this one's to replace). The waker stays registered
     /// until the connection detaches; a later call replaces both.
-    pub fn set_alarm(&self, gen: u64, at_ms: u64, waker: &Waker) {
+    pub fn set_alarm(&self, gen: std::num::NonZeroU64, at_ms: u64, waker: &Waker) {
         {
             let mut s = self.lock();
             if s.owner != Some(gen) {
@@ -140,17 +140,18 @@ mod tests {
     fn sweep_wakes_only_due_alarms_and_reports_the_next() {
         let b = Broker::new(BrokerConfig::default());
         let now = Instant::now();
+        let gen = |n| std::num::NonZeroU64::new(n).unwrap();
         let due = b.test_session("due");
         let later = b.test_session("later");
-        due.lock().owner = Some(1);
-        later.lock().owner = Some(2);
+        due.lock().owner = Some(gen(1));
+        later.lock().owner = Some(gen(2));
         let (w1, w2) = (Arc::new(Count::default()), Arc::new(Count::default()));
-        due.set_alarm(1, b.clock_ms(now), &Waker::from(w1.clone()));
+        due.set_alarm(gen(1), b.clock_ms(now), &Waker::from(w1.clone()));
         let later_at = now + Duration::from_secs(5);
-        later.set_alarm(2, b.clock_ms(later_at), &Waker::from(w2.clone()));
+        later.set_alarm(gen(2), b.clock_ms(later_at), &Waker::from(w2.clone()));
         // A connection that lost the session sets nothing.
         let w3 = Arc::new(Count::default());
-        later.set_alarm(7, b.clock_ms(now), &Waker::from(w3.clone()));
+        later.set_alarm(gen(7), b.clock_ms(now), &Waker::from(w3.clone()));
 
         // Someone was woken: look again at once (it re-arms after this
         // sweep looked).

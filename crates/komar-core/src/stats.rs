@@ -39,9 +39,9 @@ pub struct Stats {
 impl Stats {
     /// Add a batch of per-connection counts.
     pub fn fold(&self, local: &mut LocalStats) {
-        let add = |c: &AtomicU64, v: &mut u64| {
+        let add = |c: &AtomicU64, v: &mut u32| {
             if *v != 0 {
-                c.fetch_add(*v, Ordering::Relaxed);
+                c.fetch_add(u64::from(*v), Ordering::Relaxed);
                 *v = 0;
             }
         };
@@ -76,25 +76,44 @@ impl Stats {
     }
 }
 
-/// Per-connection counts waiting to be folded into [`Stats`].
+/// Per-connection counts waiting to be folded into [`Stats`]. 32-bit: they
+/// are folded after every transmit batch, and [`LocalStats::add`] folds
+/// them early once any passes [`FOLD_AT`], so none can overflow (36 bytes
+/// in every connection instead of 72).
 #[derive(Debug, Default, Clone)]
 pub struct LocalStats {
     /// See [`Stats::publish_received`].
-    pub publish_received: u64,
+    pub publish_received: u32,
     /// See [`Stats::publish_sent`].
-    pub publish_sent: u64,
+    pub publish_sent: u32,
     /// See [`Stats::publish_dropped`].
-    pub publish_dropped: u64,
+    pub publish_dropped: u32,
     /// See [`Stats::publish_bytes_received`].
-    pub publish_bytes_received: u64,
+    pub publish_bytes_received: u32,
     /// See [`Stats::publish_bytes_sent`].
-    pub publish_bytes_sent: u64,
+    pub publish_bytes_sent: u32,
     /// See [`Stats::messages_received`].
-    pub messages_received: u64,
+    pub messages_received: u32,
     /// See [`Stats::messages_sent`].
-    pub messages_sent: u64,
+    pub messages_sent: u32,
     /// See [`Stats::bytes_received`].
-    pub bytes_received: u64,
+    pub bytes_received: u32,
     /// See [`Stats::bytes_sent`].
-    pub bytes_sent: u64,
+    pub bytes_sent: u32,
+}
+
+/// A local count this high is folded at once.
+pub const FOLD_AT: u32 = 1 << 31;
+
+impl LocalStats {
+    /// Add `n` to the count `field` picks; fold every count into `stats`
+    /// first if this one has passed [`FOLD_AT`] (a single addition is at
+    /// most one packet or one read, far below 2^31).
+    pub fn add(&mut self, stats: &Stats, field: fn(&mut LocalStats) -> &mut u32, n: usize) {
+        let count = field(self);
+        *count = count.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        if *count >= FOLD_AT {
+            stats.fold(self);
+        }
+    }
 }

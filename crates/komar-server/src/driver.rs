@@ -575,6 +575,10 @@ mod size_tests {
                 "{what} connection future is {size} bytes (limit {limit})"
             );
         }
-        assert!(std::mem::size_of::<komar_core::Connection>() <= 320);
+        // Every connected client's `Connection`, parked or not: 216 bytes
+        // (`LocalStats` 32-bit, limits as u16/u32), a 224-byte chunk; at
+        // most 232 stays in the 240-byte one.
+        let conn = std::mem::size_of::<komar_core::Connection>();
+        assert!(conn <= 232, "Connection is {conn} bytes");
     }
 }

@@ -44,8 +44,10 @@ impl Connection {
         mut p: Publish,
         now: Instant,
     ) -> Result<(), Closed> {
-        self.stats.publish_received += 1;
-        self.stats.publish_bytes_received += p.payload.len() as u64;
+        let stats = self.broker.stats();
+        self.stats.add(stats, |s| &mut s.publish_received, 1);
+        self.stats
+            .add(stats, |s| &mut s.publish_bytes_received, p.payload.len());
         self.resolve_alias(out, &mut p)?;
         let qos = p.qos_pid.qos();
         // [MQTT-3.2.2-11] QoS above Maximum QoS; [MQTT-3.2.2-14] retain when
@@ -74,7 +76,7 @@ impl Connection {
             }
             // [MQTT-3.3.4-7] more unacknowledged QoS 2 than the Receive
             // Maximum sent in CONNACK (5.0 only: 3.x has no such limit).
-            if self.version.is_v5() && s.incoming_qos2.len() >= self.receive_max {
+            if self.version.is_v5() && s.incoming_qos2.len() >= usize::from(self.receive_max) {
                 drop(s);
                 return Err(self.protocol_error(out, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED));
             }
@@ -127,7 +129,8 @@ impl Connection {
         let limit = self.broker.config().message_size_limit;
         if limit > 0 && p.payload.len() > limit {
             tracing::info!(client_id = %self.identity.client_id, size = p.payload.len(), "dropped too large PUBLISH");
-            self.stats.publish_dropped += 1;
+            self.stats
+                .add(self.broker.stats(), |s| &mut s.publish_dropped, 1);
             let text = format!(
                 "payload of {} bytes exceeds message_size_limit {limit}",
                 p.payload.len()

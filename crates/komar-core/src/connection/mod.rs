@@ -140,12 +140,13 @@ impl Connection {
 pub struct Connection {
     broker: Arc<Broker>,
     session: Arc<Session>,
-    gen: u64,
+    gen: std::num::NonZeroU64,
     identity: Arc<ClientIdentity>,
     version: ProtocolVersion,
     listener: Arc<ListenerSettings>,
-    /// 1.5 × keep alive, or `None` when keep alive is 0.
-    keep_alive: Option<Duration>,
+    /// The keep alive in seconds (0: none); the client has 1.5 times
+    /// that [MQTT-3.1.2-22].
+    keep_alive: u16,
     last_rx: Instant,
     last_now: Instant,
     /// Boxed: most clients have no will, and an idle connection should not
@@ -161,12 +162,14 @@ pub struct Connection {
     problem_info: bool,
     /// Topic aliases the client set up (index = alias - 1).
     aliases_in: Vec<Option<TopicName>>,
-    /// Outgoing QoS 1/2 messages allowed in flight.
-    inflight_max: usize,
-    /// The client's Maximum Packet Size (v5), or no limit.
-    client_max_packet: usize,
-    /// Incoming QoS 2 messages the client may have unreleased.
-    receive_max: usize,
+    /// Outgoing QoS 1/2 messages allowed in flight (at most 65,535).
+    inflight_max: u16,
+    /// The client's Maximum Packet Size (v5), or `u32::MAX` (no limit:
+    /// nothing is larger than 268,435,460 bytes).
+    client_max_packet: u32,
+    /// Incoming QoS 2 messages the client may have unreleased (at most
+    /// 65,535).
+    receive_max: u16,
     session_expiry: u32,
     /// In-flight messages of a resumed session still to be re-sent.
     resend_pending: bool,
@@ -187,7 +190,7 @@ impl Connection {
     pub(crate) fn new(
         broker: Arc<Broker>,
         session: Arc<Session>,
-        gen: u64,
+        gen: std::num::NonZeroU64,
         identity: Arc<ClientIdentity>,
         listener: Arc<ListenerSettings>,
         connect: &komar_proto::Connect,
@@ -197,16 +200,12 @@ impl Connection {
         now: Instant,
     ) -> Connection {
         let props = &connect.properties;
-        let config_inflight = match broker.config().max_inflight_messages {
-            0 => usize::from(u16::MAX),
-            n => usize::from(n),
+        let receive_max = match broker.config().max_inflight_messages {
+            0 => u16::MAX,
+            n => n,
         };
         // [MQTT-3.3.4-9] never more in flight than the client's Receive Maximum.
-        let client_receive_max = usize::from(props.receive_maximum.unwrap_or(u16::MAX));
-        let receive_max = match broker.config().max_inflight_messages {
-            0 => usize::from(u16::MAX),
-            n => usize::from(n),
-        };
+        let client_receive_max = props.receive_maximum.unwrap_or(u16::MAX);
         let alias_max = if connect.protocol.is_v5() {
             props
                 .topic_alias_maximum
@@ -225,12 +224,11 @@ impl Connection {
                 })
             }),
             aliases_in: Vec::new(),
-            inflight_max: config_inflight.min(client_receive_max),
-            client_max_packet: props.maximum_packet_size.map_or(usize::MAX, |m| m as usize),
+            inflight_max: receive_max.min(client_receive_max),
+            client_max_packet: props.maximum_packet_size.unwrap_or(u32::MAX),
             receive_max,
             // [MQTT-3.1.2-22] the server allows 1.5 × keep alive.
-            keep_alive: (keep_alive > 0)
-                .then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
+            keep_alive,
             version: connect.protocol,
             broker,
             session,
@@ -251,6 +249,11 @@ impl Connection {
         }
     }
 
+    /// The largest packet the client accepts, in bytes.
+    fn client_max_packet(&self) -> usize {
+        usize::try_from(self.client_max_packet).unwrap_or(usize::MAX)
+    }
+
     /// The client identifier (possibly assigned).
     pub fn client_id(&self) -> &Arc<str> {
         &self.identity.client_id
@@ -268,17 +271,20 @@ impl Connection {
 
     /// Count bytes read from the network (for `$SYS`).
     pub fn count_bytes_received(&mut self, n: usize) {
-        self.stats.bytes_received += n as u64;
+        self.stats
+            .add(self.broker.stats(), |s| &mut s.bytes_received, n);
     }
 
     /// Count bytes written to the network (for `$SYS`).
     pub fn count_bytes_sent(&mut self, n: usize) {
-        self.stats.bytes_sent += n as u64;
+        self.stats
+            .add(self.broker.stats(), |s| &mut s.bytes_sent, n);
     }
 
     /// When the keep alive runs out if nothing arrives.
     pub fn keepalive_deadline(&self) -> Option<Instant> {
-        self.keep_alive.map(|k| self.last_rx + k)
+        (self.keep_alive > 0)
+            .then(|| self.last_rx + Duration::from_millis(u64::from(self.keep_alive) * 1500))
     }
 
     /// Arm the keep-alive alarm, if the client has a keep-alive and no
@@ -370,18 +376,19 @@ impl Connection {
         // larger than the client accepts is left out [MQTT-3.4.2-2] (and
         // the like for every acknowledgement, DISCONNECT and AUTH).
         let trimmed;
-        let p = if version.is_v5() && komar_proto::encoded_len(p, version) > self.client_max_packet
-        {
-            trimmed = without_diagnostics(p);
-            &trimmed
-        } else {
-            p
-        };
+        let p =
+            if version.is_v5() && komar_proto::encoded_len(p, version) > self.client_max_packet() {
+                trimmed = without_diagnostics(p);
+                &trimmed
+            } else {
+                p
+            };
         let r = out.write_with(|b| encode(p, version, b));
         if let Err(e) = r {
             tracing::warn!(error = %e, packet = p.name(), "could not encode packet");
         }
-        self.stats.messages_sent += 1;
+        self.stats
+            .add(self.broker.stats(), |s| &mut s.messages_sent, 1);
     }
 
     fn send_ack(
@@ -431,7 +438,8 @@ impl Connection {
     ) -> Result<(), Closed> {
         self.last_rx = now;
         self.last_now = now;
-        self.stats.messages_received += 1;
+        self.stats
+            .add(self.broker.stats(), |s| &mut s.messages_received, 1);
         self.trace_received(&packet);
         match packet {
             Packet::Publish(p) => self.handle_publish(out, p, now),

@@ -32,7 +32,8 @@ impl Connection {
 
     pub(super) fn inflight_has_room(&self, s: &SessionInner) -> bool {
         let max_bytes = self.broker.config().max_inflight_bytes;
-        s.inflight.len() < self.inflight_max && (max_bytes == 0 || s.inflight.bytes() < max_bytes)
+        s.inflight.len() < usize::from(self.inflight_max)
+            && (max_bytes == 0 || s.inflight.bytes() < max_bytes)
     }
 
     /// Move queued messages into the output, up to [`OUTPUT_HIGH_WATER`]
@@ -81,7 +82,8 @@ impl Connection {
                     }
                 }
                 if d.msg.is_expired(now) {
-                    self.stats.publish_dropped += 1;
+                    self.stats
+                        .add(self.broker.stats(), |s| &mut s.publish_dropped, 1);
                     continue;
                 }
                 let qos_pid = match d.qos {
@@ -243,9 +245,10 @@ impl Connection {
             message_expiry_interval: if v5 { m.remaining_expiry(now) } else { None },
             payload_len: m.payload.len(),
         };
-        if head.packet_len(self.version) > self.client_max_packet {
+        if head.packet_len(self.version) > self.client_max_packet() {
             tracing::debug!(client_id = %self.identity.client_id, "message larger than the client's maximum packet size dropped");
-            self.stats.publish_dropped += 1;
+            self.stats
+                .add(self.broker.stats(), |s| &mut s.publish_dropped, 1);
             return false;
         }
         let version = self.version;
@@ -268,9 +271,11 @@ impl Connection {
             a.commit(full_topic, alias);
         }
         self.trace_delivery(&head, full_topic);
-        self.stats.messages_sent += 1;
-        self.stats.publish_sent += 1;
-        self.stats.publish_bytes_sent += m.payload.len() as u64;
+        let stats = self.broker.stats();
+        self.stats.add(stats, |s| &mut s.messages_sent, 1);
+        self.stats.add(stats, |s| &mut s.publish_sent, 1);
+        self.stats
+            .add(stats, |s| &mut s.publish_bytes_sent, m.payload.len());
         true
     }
 
