@@ -10,7 +10,7 @@
 //! `.await` (there are none in this crate).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,7 +99,7 @@ impl Ord for Timer {
     }
 }
 
-type Shard = Mutex<HashMap<Arc<str>, Arc<Session>, RandomState>>;
+type Shard = Mutex<crate::session_table::SessionTable>;
 
 /// Shared broker state.
 #[derive(Debug)]
@@ -160,9 +160,7 @@ impl Broker {
                 stall_timeout: config.stall_timeout,
             }),
             config,
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::default()))
-                .collect(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             shard_hasher,
             subs: RwLock::new(SubscriptionTrie::new()),
             retained: RwLock::new(RetainedStore::new()),
@@ -260,7 +258,7 @@ impl Broker {
             komar_proto::ProtocolVersion::V5,
             self.queue_limits(),
         ));
-        self.shard(client_id).lock().insert(id, s.clone());
+        self.shard(client_id).lock().insert(s.clone());
         s
     }
 

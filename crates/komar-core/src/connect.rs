@@ -406,7 +406,7 @@ impl Broker {
                     version,
                     limits.clone(),
                 ));
-                table.insert(client_id.clone(), s.clone());
+                table.insert(s.clone());
                 (s, false)
             }
         };

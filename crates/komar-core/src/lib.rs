@@ -23,6 +23,7 @@ pub mod persist;
 pub mod restore;
 pub mod retained;
 pub mod session;
+mod session_table;
 pub mod small_map;
 pub mod stats;
 pub mod trie;

@@ -172,6 +172,6 @@ impl Broker {
             self.schedule(at, false, s.epoch, session.clone());
         }
         drop(s);
-        self.shard(&r.client_id).lock().insert(r.client_id, session);
+        self.shard(&r.client_id).lock().insert(session);
     }
 }

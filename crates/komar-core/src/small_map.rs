@@ -18,16 +18,27 @@ pub const SPILL: usize = 8;
 /// A map from `K` to `V`, small or hashed (see the module header).
 #[derive(Debug, Clone)]
 pub enum SmallMap<K, V> {
-    /// Up to [`SPILL`] entries, in insertion order.
-    Few(Vec<(K, V)>),
+    /// Up to [`SPILL`] entries, in insertion order: a boxed slice, sized
+    /// exactly, so the map is 16 bytes (a `Vec` made it 24, in every trie
+    /// node, and every node is an entry of its parent's table).
+    Few(Box<[(K, V)]>),
     /// More entries.
     Many(Box<HashMap<K, V, RandomState>>),
 }
 
 impl<K, V> Default for SmallMap<K, V> {
     fn default() -> Self {
-        SmallMap::Few(Vec::new())
+        SmallMap::Few(Box::default())
     }
+}
+
+/// Change a boxed slice as a vector (no copy; the result is re-boxed at
+/// its exact length).
+fn as_vec<T, R>(slice: &mut Box<[T]>, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
+    let mut v = std::mem::take(slice).into_vec();
+    let r = f(&mut v);
+    *slice = v.into_boxed_slice();
+    r
 }
 
 impl<K: Eq + Hash, V> SmallMap<K, V> {
@@ -110,11 +121,11 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
             SmallMap::Few(v) => {
                 let i = match v.iter().position(|(k, _)| k.borrow() == key) {
                     Some(i) => i,
-                    None => {
+                    None => as_vec(v, |v| {
                         v.reserve_exact(1);
                         v.push((owned(key), make()));
                         v.len() - 1
-                    }
+                    }),
                 };
                 // In bounds: found at, or just pushed to, `i`.
                 &mut v[i].1
@@ -128,7 +139,7 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
         if let SmallMap::Few(v) = self {
             let mut m: HashMap<K, V, RandomState> =
                 HashMap::with_capacity_and_hasher(SPILL * 2, RandomState::default());
-            m.extend(v.drain(..));
+            m.extend(std::mem::take(v).into_vec());
             *self = SmallMap::Many(Box::new(m));
         }
     }
@@ -136,11 +147,11 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
     /// Add an entry known to be absent.
     fn push_new(&mut self, key: K, value: V) {
         match self {
-            SmallMap::Few(v) if v.len() < SPILL => {
+            SmallMap::Few(v) if v.len() < SPILL => as_vec(v, |v| {
                 // Exactly the room needed: most maps never grow past one.
                 v.reserve_exact(1);
                 v.push((key, value));
-            }
+            }),
             SmallMap::Few(_) => {
                 self.spill();
                 if let SmallMap::Many(m) = self {
@@ -162,17 +173,14 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
         match self {
             SmallMap::Few(v) => {
                 let i = v.iter().position(|(k, _)| k.borrow() == key)?;
-                let (_, value) = v.swap_remove(i);
-                if v.capacity() > v.len() * 2 {
-                    v.shrink_to_fit();
-                }
+                let (_, value) = as_vec(v, |v| v.swap_remove(i));
                 Some(value)
             }
             SmallMap::Many(m) => {
                 let value = m.remove(key)?;
                 if m.len() <= SPILL / 2 {
                     let few: Vec<(K, V)> = m.drain().collect();
-                    *self = SmallMap::Few(few);
+                    *self = SmallMap::Few(few.into_boxed_slice());
                 }
                 Some(value)
             }
@@ -201,7 +209,7 @@ impl<K: Eq + Hash, V> SmallMap<K, V> {
     pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> {
         let taken = std::mem::take(self);
         let (few, many) = match taken {
-            SmallMap::Few(v) => (Some(v.into_iter()), None),
+            SmallMap::Few(v) => (Some(v.into_vec().into_iter()), None),
             SmallMap::Many(m) => (None, Some(m.into_iter())),
         };
         few.into_iter().flatten().chain(many.into_iter().flatten())
@@ -263,9 +271,10 @@ mod tests {
         let mut m: SmallMap<u64, u64> = SmallMap::default();
         m.insert(1, 1);
         match &m {
-            SmallMap::Few(v) => assert_eq!(v.capacity(), 1),
+            SmallMap::Few(v) => assert_eq!(v.len(), 1),
             SmallMap::Many(_) => panic!("one entry is small"),
         }
+        assert_eq!(std::mem::size_of::<SmallMap<u64, u64>>(), 16);
         for i in 0..=SPILL as u64 {
             m.insert(i, i);
         }

@@ -94,9 +94,9 @@ impl<T> SharedGroup<T> {
 #[derive(Debug)]
 struct Node<T> {
     children: SmallMap<LevelKey, Node<T>>,
-    plus: Option<Box<Node<T>>>,
-    /// Subscriptions to `<this node>/#`.
-    hash: Option<Box<Leaf<T>>>,
+    /// The `+` and `#` slots, boxed together: few nodes have either, and
+    /// every node is an entry in its parent's table.
+    wild: Option<Box<Wild<T>>>,
     /// Subscriptions ending exactly at this node.
     leaf: Option<Box<Leaf<T>>>,
 }
@@ -105,8 +105,7 @@ impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
             children: SmallMap::default(),
-            plus: None,
-            hash: None,
+            wild: None,
             leaf: None,
         }
     }
@@ -114,10 +113,25 @@ impl<T> Default for Node<T> {
 
 impl<T> Node<T> {
     fn is_empty(&self) -> bool {
-        self.children.is_empty()
-            && self.plus.is_none()
-            && self.hash.is_none()
-            && self.leaf.is_none()
+        self.children.is_empty() && self.wild.is_none() && self.leaf.is_none()
+    }
+}
+
+/// The wildcard slots of a node.
+#[derive(Debug)]
+struct Wild<T> {
+    /// Filters with `+` at the next level.
+    plus: Option<Box<Node<T>>>,
+    /// Subscriptions to `<this node>/#`.
+    hash: Option<Box<Leaf<T>>>,
+}
+
+impl<T> Default for Wild<T> {
+    fn default() -> Self {
+        Wild {
+            plus: None,
+            hash: None,
+        }
     }
 }
 
@@ -240,10 +254,10 @@ impl<T> SubscriptionTrie<T> {
                 break node.leaf.as_deref()?;
             };
             if level == "#" && levels.peek().is_none() {
-                break node.hash.as_deref()?;
+                break node.wild.as_ref()?.hash.as_deref()?;
             }
             node = if level == "+" {
-                node.plus.as_deref()?
+                node.wild.as_ref()?.plus.as_deref()?
             } else {
                 node.children.get(level.as_bytes())?
             };
@@ -283,12 +297,14 @@ fn walk<'a, T>(
     let Some(level) = levels.next() else {
         // End of topic: exact subscriptions, and `x/#` also matches `x`.
         emit(&node.leaf, f);
-        emit(&node.hash, f);
+        if let Some(wild) = &node.wild {
+            emit(&wild.hash, f);
+        }
         return;
     };
-    if wildcards_ok {
-        emit(&node.hash, f);
-        if let Some(plus) = &node.plus {
+    if let Some(wild) = node.wild.as_ref().filter(|_| wildcards_ok) {
+        emit(&wild.hash, f);
+        if let Some(plus) = &wild.plus {
             walk(plus, levels.clone(), true, f);
         }
     }
@@ -302,10 +318,12 @@ fn leaf_for<'n, T>(root: &'n mut Node<T>, filter: &str) -> &'n mut Leaf<T> {
     let mut levels = filter.split('/').peekable();
     while let Some(level) = levels.next() {
         if level == "#" && levels.peek().is_none() {
-            return node.hash.get_or_insert_with(Box::default);
+            let wild = node.wild.get_or_insert_with(Box::default);
+            return wild.hash.get_or_insert_with(Box::default);
         }
         node = if level == "+" {
-            node.plus.get_or_insert_with(Box::default)
+            let wild = node.wild.get_or_insert_with(Box::default);
+            wild.plus.get_or_insert_with(Box::default)
         } else {
             node.children.get_or_insert_with(
                 level.as_bytes(),
@@ -355,14 +373,20 @@ fn remove_in<T>(
     let Some(level) = levels.next() else {
         return remove_from_leaf(&mut node.leaf, group, key);
     };
-    if level == "#" {
-        return remove_from_leaf(&mut node.hash, group, key);
-    }
-    if level == "+" {
-        let child = node.plus.as_mut()?;
-        let removed = remove_in(child, levels, group, key);
-        if child.is_empty() {
-            node.plus = None;
+    if level == "#" || level == "+" {
+        let wild = node.wild.as_mut()?;
+        let removed = if level == "#" {
+            remove_from_leaf(&mut wild.hash, group, key)
+        } else {
+            let child = wild.plus.as_mut()?;
+            let removed = remove_in(child, levels, group, key);
+            if child.is_empty() {
+                wild.plus = None;
+            }
+            removed
+        };
+        if wild.plus.is_none() && wild.hash.is_none() {
+            node.wild = None;
         }
         return removed;
     }
