@@ -1,5 +1,6 @@
 //! A map whose first entry lives inline: what a trie leaf keeps its
-//! subscribers in, because almost every filter has exactly one. A
+//! subscribers in, because almost every filter has exactly one, and a
+//! session its subscriptions, because most clients have one. A
 //! [`SmallMap`] would hold that one entry in a heap vector of its own (a
 //! 48-byte chunk for a subscriber); here it costs nothing beyond the
 //! leaf. A second key moves both into a [`SmallMap`].
@@ -69,6 +70,16 @@ impl<K: Eq + Hash, V> OneMap<K, V> {
         }
     }
 
+    /// Take every entry out, leaving the map empty.
+    pub fn drain(&mut self) -> impl Iterator<Item = (K, V)> {
+        let (one, many) = match std::mem::take(self) {
+            OneMap::Empty => (None, None),
+            OneMap::One(k, v) => (Some((k, v)), None),
+            OneMap::Map(mut m) => (None, Some(m.drain().collect::<Vec<_>>())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
     /// The entries.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         let (one, many) = match self {
@@ -120,6 +131,12 @@ mod tests {
                 want.sort_unstable();
                 prop_assert_eq!(got, want);
             }
+            let mut drained: Vec<(u8, u32)> = m.drain().collect();
+            let mut want: Vec<(u8, u32)> = reference.drain().collect();
+            drained.sort_unstable();
+            want.sort_unstable();
+            prop_assert_eq!(drained, want);
+            prop_assert!(m.is_empty());
         }
     }
 }

@@ -21,7 +21,9 @@ impl Connection {
         };
         // The table is made on first use: most clients never use aliases.
         if self.aliases_in.len() < max {
-            self.aliases_in.resize(max, None);
+            let mut table = std::mem::take(&mut self.aliases_in).into_vec();
+            table.resize(max, None);
+            self.aliases_in = table.into_boxed_slice();
         }
         let Some(slot) = self.aliases_in.get_mut(i) else {
             return Err(self.protocol_error(out, ReasonCode::TOPIC_ALIAS_INVALID));
@@ -183,9 +185,16 @@ impl Connection {
             },
         }
         .with_expiry_from_properties(now);
-        let (outcome, ticket) =
-            self.broker
-                .publish_in(Arc::new(msg), now, &mut self.congested, ticket);
+        // Recipients over their queue limit (rare: kept out of line).
+        let mut congested = Vec::new();
+        let (outcome, ticket) = self
+            .broker
+            .publish_in(Arc::new(msg), now, &mut congested, ticket);
+        if !congested.is_empty() {
+            self.congested
+                .get_or_insert_with(Box::default)
+                .append(&mut congested);
+        }
         if outcome.matched == 0 {
             (ReasonCode::NO_MATCHING_SUBSCRIBERS, None, ticket)
         } else {

@@ -161,7 +161,7 @@ pub struct Connection {
     /// are allowed on acknowledgements [MQTT-3.1.2-29].
     problem_info: bool,
     /// Topic aliases the client set up (index = alias - 1).
-    aliases_in: Vec<Option<TopicName>>,
+    aliases_in: Box<[Option<TopicName>]>,
     /// Outgoing QoS 1/2 messages allowed in flight (at most 65,535).
     inflight_max: u16,
     /// The client's Maximum Packet Size (v5), or `u32::MAX` (no limit:
@@ -173,7 +173,10 @@ pub struct Connection {
     session_expiry: u32,
     /// In-flight messages of a resumed session still to be re-sent.
     resend_pending: bool,
-    congested: Vec<Arc<Session>>,
+    /// Recipients of this client's publications over their queue limit,
+    /// until the server takes them (boxed: rare).
+    #[allow(clippy::box_collection)]
+    congested: Option<Box<Vec<Arc<Session>>>>,
     close: Option<CloseReason>,
     stats: LocalStats,
     /// The keep-alive alarm set in the session (broker clock, 0 = none).
@@ -223,7 +226,7 @@ impl Connection {
                     ..Rare::default()
                 })
             }),
-            aliases_in: Vec::new(),
+            aliases_in: Box::default(),
             inflight_max: receive_max.min(client_receive_max),
             client_max_packet: props.maximum_packet_size.unwrap_or(u32::MAX),
             receive_max,
@@ -240,7 +243,7 @@ impl Connection {
             will,
             session_expiry,
             resend_pending: true,
-            congested: Vec::new(),
+            congested: None,
             close: None,
             stats: LocalStats::default(),
             alarm_ms: 0,
@@ -506,7 +509,9 @@ impl Connection {
     /// reading from this client until [`poll_room`] is ready (back-pressure;
     /// see `session::queue`).
     pub fn take_congested(&mut self, into: &mut Vec<Arc<Session>>) {
-        into.append(&mut self.congested);
+        if let Some(mut c) = self.congested.take() {
+            into.append(&mut c);
+        }
     }
 }
 
