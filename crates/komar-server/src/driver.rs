@@ -91,36 +91,45 @@ pub(crate) fn serve<R: ConnRead + Park<W>, W: ConnWrite>(
 #[allow(clippy::manual_async_fn)]
 fn run<R: ConnRead + Park<W>, W: ConnWrite>(
     mut task: Established<R, W>,
-    slot: Slot,
+    mut slot: Slot,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        match (&mut task).await {
-            Ended::Idle => park(task, slot),
-            Ended::Closed(reason) => {
-                let log = task.shared().connection_messages;
-                let (conn, writer, out) = std::pin::Pin::new(&mut task).parts();
-                if log {
-                    log_disconnect(conn.client_id(), reason);
-                }
-                // The session is handed back and the will published now,
-                // not after the flush: a client that stopped reading would
-                // otherwise hold them up for the whole flush timeout.
-                conn.detach();
-                // Boxed: only a closing connection needs room for the
-                // final flush.
-                Box::pin(flush_and_close(writer, out)).await;
+        let reason = loop {
+            match (&mut task).await {
+                Ended::Idle => match park(task, slot) {
+                    None => return,
+                    Some(kept) => (task, slot) = kept,
+                },
+                Ended::Closed(reason) => break reason,
             }
+        };
+        let log = task.shared().connection_messages;
+        let (conn, writer, out) = std::pin::Pin::new(&mut task).parts();
+        if log {
+            log_disconnect(conn.client_id(), reason);
         }
+        // The session is handed back and the will published now, not
+        // after the flush: a client that stopped reading would otherwise
+        // hold them up for the whole flush timeout.
+        conn.detach();
+        // Boxed: only a closing connection needs room for the final flush.
+        Box::pin(flush_and_close(writer, out)).await;
     }
 }
 
 /// Move an idle connection into the parking lot (see `park`): its
 /// session's wakers become the lot entry's, its socket leaves the
-/// reactor, and the task ends.
-fn park<R: ConnRead + Park<W>, W: ConnWrite>(task: Established<R, W>, slot: Slot) {
+/// reactor, and the task ends. Given back if the lot cannot take it.
+fn park<R: ConnRead + Park<W>, W: ConnWrite>(
+    mut task: Established<R, W>,
+    slot: Slot,
+) -> Option<(Established<R, W>, Slot)> {
+    let Some(entry) = task.shared().lot.reserve(task.socket_fd()) else {
+        task.stop_parking();
+        return Some((task, slot));
+    };
     let (shared, mut conn, reader, writer, quick) = task.into_parked_parts();
     let lot = &shared.lot;
-    let entry = lot.reserve();
     let waker = crate::park::waker(&entry);
     // Registered before the socket moves: what arrives meanwhile wakes
     // the entry, which resumes the connection as soon as it is in.
@@ -136,7 +145,7 @@ fn park<R: ConnRead + Park<W>, W: ConnWrite>(task: Established<R, W>, slot: Slot
         tracing::info!(target: "komar::notice", "Client {} closed its connection.", conn.client_id());
         lot.cancel(&entry);
         conn.detach();
-        return;
+        return None;
     };
     let parked = Parked {
         conn,
@@ -150,6 +159,7 @@ fn park<R: ConnRead + Park<W>, W: ConnWrite>(task: Established<R, W>, slot: Slot
         tracing::warn!(client_id = %parked.conn.client_id(), error = %e, "cannot park the connection; closing it");
         parked.conn.detach();
     }
+    None
 }
 
 /// Serve a connection the parking lot woke, in a new task on `runtime`.
@@ -161,7 +171,7 @@ pub(crate) fn resume(parked: Parked, runtime: &tokio::runtime::Handle) {
         at_ms,
         quick,
     } = parked;
-    let shared = slot.shared.clone();
+    let shared = slot.shared().clone();
     let now_ms = shared.broker.clock_ms(Instant::now().into_std()) as u32;
     let quick_ms = u32::try_from(QUICK.as_millis()).unwrap_or(u32::MAX);
     let quick = if now_ms.wrapping_sub(at_ms) < quick_ms {

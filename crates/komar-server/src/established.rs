@@ -136,9 +136,23 @@ impl<R: ConnRead, W: ConnWrite> Established<R, W> {
         e
     }
 
+    /// Stay in this task until the keep-alive alarm finds it idle (as
+    /// after quick wakes).
+    pub(crate) fn stop_parking(&mut self) {
+        self.quick = QUICK_LIMIT;
+    }
+
     /// The server state it runs in.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The socket's descriptor, for parking.
+    pub(crate) fn socket_fd(&self) -> std::os::fd::RawFd
+    where
+        R: Park<W>,
+    {
+        self.reader.socket_fd()
     }
 
     /// What an idle connection is made of, to park it.

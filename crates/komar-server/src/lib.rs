@@ -173,13 +173,6 @@ impl Server {
             config.authenticator.clone(),
             config.authorizer,
         );
-        let mut bound = Vec::new();
-        for (i, l) in config.listeners.iter().enumerate() {
-            let b = listener::bind(i, l).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen on {:?}: {e}", l.addr))
-            })?;
-            bound.push(b);
-        }
         let shared = Arc::new(Shared {
             broker,
             store: std::sync::OnceLock::new(),
@@ -194,6 +187,13 @@ impl Server {
             max_connections: config.max_connections,
             connections: AtomicUsize::new(0),
         });
+        let mut bound = Vec::new();
+        for (i, l) in config.listeners.iter().enumerate() {
+            let b = listener::bind(i, l, &shared).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {:?}: {e}", l.addr))
+            })?;
+            bound.push(b);
+        }
         Ok(Server {
             shared,
             persistence: config.persistence,

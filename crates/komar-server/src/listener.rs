@@ -86,6 +86,8 @@ pub struct ProxySettings {
 #[derive(Debug)]
 pub(crate) struct ListenerCtx {
     pub index: usize,
+    /// The server it accepts for.
+    pub shared: Arc<Shared>,
     pub settings: Arc<ListenerSettings>,
     transport: TransportConfig,
     max_connections: Option<usize>,
@@ -109,7 +111,11 @@ impl Bound {
 }
 
 /// Bind `config`.
-pub(crate) fn bind(index: usize, config: &ListenerConfig) -> io::Result<(Bound, Arc<ListenerCtx>)> {
+pub(crate) fn bind(
+    index: usize,
+    config: &ListenerConfig,
+    shared: &Arc<Shared>,
+) -> io::Result<(Bound, Arc<ListenerCtx>)> {
     let bound = match &config.addr {
         ListenAddr::Tcp(addr) => {
             use socket2::{Domain, Socket, Type};
@@ -143,6 +149,7 @@ pub(crate) fn bind(index: usize, config: &ListenerConfig) -> io::Result<(Bound, 
     };
     let ctx = Arc::new(ListenerCtx {
         index,
+        shared: shared.clone(),
         settings: Arc::new(config.settings.clone()),
         transport: config.transport.clone(),
         max_connections: config.max_connections,
@@ -151,31 +158,35 @@ pub(crate) fn bind(index: usize, config: &ListenerConfig) -> io::Result<(Bound, 
     Ok((bound, ctx))
 }
 
-/// Holds one connection slot of a listener and of the broker.
+/// Holds one connection slot of a listener and of the broker. One
+/// pointer: a parked connection keeps it in its lot entry.
 pub(crate) struct Slot {
     listener: Arc<ListenerCtx>,
-    /// The server the slot counts in.
-    pub shared: Arc<Shared>,
 }
 
 impl Slot {
-    fn take(listener: &Arc<ListenerCtx>, shared: &Arc<Shared>) -> Option<Slot> {
+    fn take(listener: &Arc<ListenerCtx>) -> Option<Slot> {
+        let shared = &listener.shared;
         let n = listener.connections.fetch_add(1, Ordering::Relaxed) + 1;
         let total = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
         let slot = Slot {
             listener: listener.clone(),
-            shared: shared.clone(),
         };
         let over_listener = listener.max_connections.is_some_and(|m| n > m);
         let over_global = shared.max_connections.is_some_and(|m| total > m);
         (!over_listener && !over_global).then_some(slot)
+    }
+
+    /// The server the slot counts in.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.listener.shared
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.listener.connections.fetch_sub(1, Ordering::Relaxed);
-        self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+        self.shared().connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -188,7 +199,7 @@ pub(crate) async fn accept_loop(bound: Bound, ctx: Arc<ListenerCtx>, shared: Arc
         };
         match accepted {
             Ok(stream) => {
-                let Some(slot) = Slot::take(&ctx, &shared) else {
+                let Some(slot) = Slot::take(&ctx) else {
                     tracing::info!("connection refused: max_connections reached");
                     continue;
                 };

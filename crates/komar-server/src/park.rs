@@ -30,7 +30,7 @@
 //! safe from any context, including under a session lock.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Wake, Waker};
@@ -58,7 +58,7 @@ pub(crate) enum ParkedSocket {
 }
 
 impl ParkedSocket {
-    fn fd(&self) -> std::os::fd::RawFd {
+    pub fn fd(&self) -> RawFd {
         match self {
             ParkedSocket::Tcp(s) => s.as_raw_fd(),
             ParkedSocket::Unix(s) => s.as_raw_fd(),
@@ -84,6 +84,11 @@ impl ParkedSocket {
 pub(crate) trait Park<W>: Sized {
     /// Whether connections on this transport park.
     const PARKS: bool = false;
+    /// The socket's descriptor (the lot's token for it). Called only when
+    /// [`Park::PARKS`].
+    fn socket_fd(&self) -> RawFd {
+        -1
+    }
     /// Take the socket out of the reactor (`None`: it could not leave and
     /// is closed). Called only when [`Park::PARKS`].
     fn park(self, _writer: W) -> Option<ParkedSocket> {
@@ -95,6 +100,9 @@ macro_rules! parks {
     ($read:ty, $write:ty, $variant:ident) => {
         impl Park<$write> for $read {
             const PARKS: bool = true;
+            fn socket_fd(&self) -> RawFd {
+                self.as_ref().as_raw_fd()
+            }
             fn park(self, writer: $write) -> Option<ParkedSocket> {
                 let s = self.reunite(writer).ok()?;
                 s.into_std().ok().map(ParkedSocket::$variant)
@@ -132,16 +140,19 @@ enum State {
     /// and acted on when it arrives.
     Arriving {
         woken: bool,
+        fd: RawFd,
     },
     Parked(Parked),
     /// Taken out (or never parked): wakes are stale.
     Gone,
 }
 
-/// One parked connection: its token, and the waker its session and the
-/// lot's epoll set call.
+/// One parked connection, and the waker its session and the lot's epoll
+/// set call. Its token is its socket's descriptor (unique while the
+/// socket is open, and the lot lets go of it before the socket can
+/// close), so the entry stores none: with the connection's slot one
+/// pointer, an entry is 40 bytes, a 64-byte allocation with its `Arc`.
 pub(crate) struct Entry {
-    token: usize,
     state: Mutex<State>,
 }
 
@@ -153,7 +164,7 @@ impl Wake for Entry {
         let parked = {
             let mut state = self.state.lock();
             match &mut *state {
-                State::Arriving { woken } => {
+                State::Arriving { woken, .. } => {
                     *woken = true;
                     return;
                 }
@@ -164,8 +175,8 @@ impl Wake for Entry {
                 },
             }
         };
-        let lot = &parked.slot.shared.lot;
-        lot.leave(self.token, &parked.socket);
+        let lot = &parked.slot.shared().lot;
+        lot.leave(&parked.socket);
         let runtime = lot.runtime.clone();
         crate::driver::resume(parked, &runtime);
     }
@@ -192,11 +203,10 @@ impl std::fmt::Debug for Lot {
     }
 }
 
-/// Tokens to entries, with a free list.
+/// Entries by socket descriptor.
 #[derive(Default)]
 struct Table {
     slots: Vec<Option<Arc<Entry>>>,
-    free: Vec<usize>,
     len: usize,
 }
 
@@ -289,27 +299,34 @@ impl Lot {
         }
     }
 
-    /// A new entry, arriving: its waker may be handed out before the
-    /// connection is in ([`Lot::arrive`]).
-    pub fn reserve(&self) -> Arc<Entry> {
+    /// A new entry for the socket `fd`, arriving: its waker may be handed
+    /// out before the connection is in ([`Lot::arrive`]). `None` if the
+    /// descriptor has an entry already (never, while descriptors are
+    /// unique: the connection then stays in its task).
+    pub fn reserve(&self, fd: RawFd) -> Option<Arc<Entry>> {
+        let i = usize::try_from(fd).ok()?;
         let mut table = self.entries.lock();
-        let token = table.free.pop().unwrap_or(table.slots.len());
-        let entry = Arc::new(Entry {
-            token,
-            state: Mutex::new(State::Arriving { woken: false }),
-        });
-        match table.slots.get_mut(token) {
-            Some(slot) => *slot = Some(entry.clone()),
-            None => table.slots.push(Some(entry.clone())),
+        if table.slots.len() <= i {
+            table.slots.resize(i + 1, None);
         }
+        let slot = table.slots.get_mut(i)?;
+        if slot.is_some() {
+            return None;
+        }
+        let entry = Arc::new(Entry {
+            state: Mutex::new(State::Arriving { woken: false, fd }),
+        });
+        *slot = Some(entry.clone());
         table.len += 1;
-        entry
+        Some(entry)
     }
 
-    /// Give a reserved entry up (the connection stays in its task).
+    /// Give an arriving entry up (the connection stays in its task).
     pub fn cancel(&self, entry: &Entry) {
-        *entry.state.lock() = State::Gone;
-        self.release(entry.token);
+        let state = std::mem::replace(&mut *entry.state.lock(), State::Gone);
+        if let State::Arriving { fd, .. } = state {
+            self.release(fd);
+        }
     }
 
     /// Put the connection in `entry`; it wakes at once if a wake came
@@ -317,16 +334,17 @@ impl Lot {
     /// join the epoll set.
     pub fn arrive(&self, entry: &Arc<Entry>, parked: Parked) -> Result<(), (Parked, io::Error)> {
         let fd = parked.socket.fd();
-        if let Err(e) =
-            self.registry
-                .register(&mut SourceFd(&fd), Token(entry.token), Interest::READABLE)
+        let token = Token(usize::try_from(fd).unwrap_or(usize::MAX));
+        if let Err(e) = self
+            .registry
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)
         {
             self.cancel(entry);
             return Err((parked, e));
         }
         let woken = {
             let mut state = entry.state.lock();
-            let woken = matches!(*state, State::Arriving { woken: true });
+            let woken = matches!(*state, State::Arriving { woken: true, .. });
             *state = State::Parked(parked);
             woken
         };
@@ -336,18 +354,19 @@ impl Lot {
         Ok(())
     }
 
-    /// The connection of `token` left: its socket leaves the epoll set
-    /// before the token can be reused.
-    fn leave(&self, token: usize, socket: &ParkedSocket) {
-        let _ = self.registry.deregister(&mut SourceFd(&socket.fd()));
-        self.release(token);
+    /// The connection on `socket` left: the socket leaves the epoll set,
+    /// and its entry the table, before the socket can close.
+    fn leave(&self, socket: &ParkedSocket) {
+        let fd = socket.fd();
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+        self.release(fd);
     }
 
-    fn release(&self, token: usize) {
+    fn release(&self, fd: RawFd) {
+        let Ok(i) = usize::try_from(fd) else { return };
         let mut table = self.entries.lock();
-        if let Some(slot @ Some(_)) = table.slots.get_mut(token) {
+        if let Some(slot @ Some(_)) = table.slots.get_mut(i) {
             *slot = None;
-            table.free.push(token);
             table.len -= 1;
         }
     }
@@ -356,4 +375,16 @@ impl Lot {
 /// The waker of `entry`.
 pub(crate) fn waker(entry: &Arc<Entry>) -> Waker {
     Waker::from(entry.clone())
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every parked connection has one entry: 40 bytes, with the `Arc`
+    /// counts a 64-byte malloc chunk (glibc: size + 8, rounded up to 16);
+    /// one pointer for the slot and no token field keep it there.
+    #[test]
+    fn entry_stays_small() {
+        let size = std::mem::size_of::<super::Entry>();
+        assert!(size <= 40, "Entry is {size} bytes");
+    }
 }
