@@ -421,7 +421,6 @@ impl Broker {
             s.version = version;
             s.limits = limits;
             s.expiry_interval = expiry;
-            s.disconnected_at = None;
             s.epoch += 1;
             // [MQTT-3.1.3-9] a new connection cancels a delayed will.
             let cancelled_will = s.pending_will.take().is_some();

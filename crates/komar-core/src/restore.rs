@@ -146,7 +146,6 @@ impl Broker {
         let mut s = session.lock();
         s.persisted = true;
         s.expiry_interval = r.expiry_interval;
-        s.disconnected_at = Some(now);
         s.epoch = 1;
         for (filter, options, id) in r.subscriptions {
             s.subscriptions.insert(filter, SubEntry { options, id });

@@ -94,7 +94,6 @@ impl Connection {
                 self.session.set_online(false);
                 s.waker = None;
                 self.session.clear_alarm(&mut s);
-                s.disconnected_at = Some(now);
                 s.epoch += 1;
                 wakers = s.queue.take_all_room_waiters();
                 // Messages this member got through a shared subscription
