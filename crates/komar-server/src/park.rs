@@ -334,11 +334,15 @@ impl Lot {
     /// join the epoll set.
     pub fn arrive(&self, entry: &Arc<Entry>, parked: Parked) -> Result<(), (Parked, io::Error)> {
         let fd = parked.socket.fd();
-        let token = Token(usize::try_from(fd).unwrap_or(usize::MAX));
-        if let Err(e) = self
-            .registry
-            .register(&mut SourceFd(&fd), token, Interest::READABLE)
-        {
+        // A descriptor is never negative ([`Lot::reserve`] refused it
+        // already); no fallback token, which could alias `STOP`.
+        let registered = usize::try_from(fd)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+            .and_then(|i| {
+                self.registry
+                    .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
+            });
+        if let Err(e) = registered {
             self.cancel(entry);
             return Err((parked, e));
         }
